@@ -1,0 +1,195 @@
+"""Normalization: raw reader records -> canonical, typed columns, as lazy Polars expressions.
+
+`normalize_records` maps a feed's source columns to the canonical fields of CHANNEL_MODEL.md,
+parses numbers and dates with the feed's conventions, applies unit-of-measure factors and the
+return sign, and replaces end-customer identity with `end_customer_key`. It keeps the trimmed
+source text of each field (`raw__<field>`) and the source record (`src__<column>`) so validation
+can explain failures and quarantine can show the record. No I/O and no Dagster here.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import polars_hash  # noqa: F401  (registers the `chash` expression namespace)
+
+from schemas.feed_spec import END_CUSTOMER_IDENTITY_FIELDS, INVENTORY_FIELDS, SELLOUT_FIELDS, FeedSpec
+from schemas.rules import READ_ERROR_COLUMN, raw, transaction_code_map
+from schemas.tables import AMOUNT, UNIT_PRICE
+from transforms.readers import SOURCE_ROW
+
+SOURCE_PREFIX = "src__"
+KEY_SEPARATOR = "\x1f"
+ISO_DATE_FORMATS = ("%Y-%m-%d",)
+
+
+def source_column(name: str) -> str:
+    """Name under which a source column is carried through the stream (for quarantine's raw_record)."""
+    return f"{SOURCE_PREFIX}{name}"
+
+
+def canonical_fields(spec: FeedSpec) -> tuple[str, ...]:
+    return SELLOUT_FIELDS if spec.dataset == "sellout" else INVENTORY_FIELDS
+
+
+def _clean_text(expr: pl.Expr) -> pl.Expr:
+    """Trim and turn empty strings into nulls: an empty cell means 'not reported'."""
+    trimmed = expr.cast(pl.String).str.strip_chars()
+    return pl.when(trimmed == "").then(None).otherwise(trimmed)
+
+
+def _number_text(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
+    """Number text in the feed's convention -> plain '1234.56' text (still a string)."""
+    parsing = spec.parsing
+    text = expr.str.replace_all(" ", "", literal=True).str.replace_all("\u00a0", "", literal=True)
+    if parsing.thousands_separator:
+        text = text.str.replace_all(parsing.thousands_separator, "", literal=True)
+    if parsing.decimal_separator == ",":
+        text = text.str.replace_all(",", ".", literal=True)
+    return text.str.strip_prefix("+")
+
+
+def _parse_date(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
+    formats = list(dict.fromkeys([*spec.parsing.date_formats, *ISO_DATE_FORMATS]))
+    # Workbook readers render date cells as ISO text, sometimes with a time part.
+    iso_date_part = pl.when(expr.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]")).then(expr.str.slice(0, 10)).otherwise(expr)
+    candidates = [expr.str.strptime(pl.Date, fmt, strict=False) for fmt in formats]
+    candidates.append(iso_date_part.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+    return pl.coalesce(candidates)
+
+
+def map_source_columns(raw_records: pl.LazyFrame, spec: FeedSpec) -> pl.LazyFrame:
+    """Pick each canonical field's source column (or constant), trimmed, as `raw__<field>` text.
+
+    Source columns are kept as `src__<name>` for quarantine; a mapped column missing from the
+    file raises a ValueError naming it and the columns the file does have.
+    """
+    available = [name for name in raw_records.collect_schema().names() if name not in (SOURCE_ROW, READ_ERROR_COLUMN)]
+    missing = sorted({source for source in spec.columns.values() if source not in available})
+    if missing:
+        raise ValueError(
+            f"the file has no column(s) {missing} that feed spec '{spec.id}' maps; "
+            f"its columns are {available}. Fix `columns:` in the spec or check the file's header row."
+        )
+    fields: list[pl.Expr] = []
+    for name in canonical_fields(spec):
+        if name in spec.columns:
+            value = _clean_text(pl.col(spec.columns[name]))
+        elif name in spec.constants:
+            value = pl.lit(str(spec.constants[name]), dtype=pl.String)
+        else:
+            value = pl.lit(None, dtype=pl.String)
+        fields.append(value.alias(raw(name)))
+    if spec.dataset == "sellout" and "currency" not in spec.columns and "currency" not in spec.constants:
+        fields = [f for f in fields if f.meta.output_name() != raw("currency")]
+        fields.append(pl.lit(spec.currency).alias(raw("currency")))
+    sources = [pl.col(name).alias(source_column(name)) for name in available]
+    return raw_records.select(
+        pl.col(SOURCE_ROW).cast(pl.Int32),
+        pl.col(READ_ERROR_COLUMN).cast(pl.String),
+        *fields,
+        *sources,
+    )
+
+
+def _unit_factor(spec: FeedSpec) -> pl.Expr:
+    if not spec.unit_factors:
+        return pl.lit(1, dtype=pl.Int64)
+    factors = {code.upper(): factor for code, factor in spec.unit_factors.items()}
+    code = pl.col(raw("unit_of_measure")).str.to_uppercase()
+    return code.replace_strict(factors, default=1, return_dtype=pl.Int64).fill_null(1)
+
+
+def _parse_sellout(spec: FeedSpec, customer_key_secret: str) -> list[pl.Expr]:
+    factor = _unit_factor(spec)
+    quantity_number = _number_text(pl.col(raw("quantity")), spec).cast(pl.Float64, strict=False)
+    codes = transaction_code_map(spec)
+    reported_code = pl.col(raw("transaction_type"))
+    if codes:
+        mapped_type = reported_code.str.to_uppercase().replace_strict(codes, default=None, return_dtype=pl.String)
+    else:
+        mapped_type = pl.lit(None, dtype=pl.String)
+    is_return_by_code = (mapped_type == "return").fill_null(False)
+    sign = (
+        pl.when(is_return_by_code).then(-1).otherwise(1)
+        if spec.returns.convention == "type_column"
+        else pl.lit(1)
+    )
+    units = (quantity_number.round(0).cast(pl.Int64, strict=False) * factor * sign).alias("quantity")
+    unit_price_reported = _number_text(pl.col(raw("unit_price")), spec).cast(UNIT_PRICE, strict=False)
+    unit_price = (unit_price_reported / factor.cast(UNIT_PRICE)).cast(UNIT_PRICE)
+    net_reported = _number_text(pl.col(raw("net_amount")), spec).cast(AMOUNT, strict=False)
+    net_computed = (units.cast(UNIT_PRICE) * unit_price).round(2).cast(AMOUNT)
+    net_amount = pl.when(pl.col(raw("net_amount")).is_not_null()).then(net_reported * sign).otherwise(net_computed)
+    transaction_type = (
+        pl.when(mapped_type.is_not_null())
+        .then(mapped_type)
+        .when(units < 0)
+        .then(pl.lit("return"))
+        .otherwise(pl.lit("sale"))
+    )
+    transfer_code = pl.coalesce(pl.col(raw("transfer_code")), reported_code)
+    postal = pl.col(raw("reseller_postal_code")).str.to_uppercase().str.replace_all(r"\s+", " ")
+    return [
+        _parse_date(pl.col(raw("transaction_date")), spec).alias("transaction_date"),
+        pl.col(raw("invoice_number")).alias("invoice_number"),
+        _number_text(pl.col(raw("invoice_line")), spec).cast(pl.Int32, strict=False).alias("invoice_line"),
+        transaction_type.alias("transaction_type"),
+        transfer_code.alias("transfer_code"),
+        pl.col(raw("reseller_name")).str.replace_all(r"\s+", " ").alias("reseller_name"),
+        postal.alias("reseller_postal_code"),
+        pl.col(raw("reseller_country")).str.to_uppercase().alias("reseller_country"),
+        pl.col(raw("distributor_sku")).alias("distributor_sku"),
+        quantity_number.alias("quantity__number"),
+        units,
+        unit_price.alias("unit_price"),
+        pl.col(raw("currency")).str.to_uppercase().alias("currency"),
+        net_amount.cast(AMOUNT).alias("net_amount"),
+        end_customer_key(customer_key_secret).alias("end_customer_key"),
+        pl.col(raw("end_customer_country")).str.to_uppercase().alias("end_customer_country"),
+    ]
+
+
+def _parse_inventory(spec: FeedSpec) -> list[pl.Expr]:
+    factor = _unit_factor(spec)
+    parsed: list[pl.Expr] = [
+        _parse_date(pl.col(raw("snapshot_date")), spec).alias("snapshot_date"),
+        pl.col(raw("distributor_sku")).alias("distributor_sku"),
+        pl.col(raw("location_id")).alias("location_id"),
+    ]
+    for name in ("quantity_on_hand", "quantity_on_order"):
+        number = _number_text(pl.col(raw(name)), spec).cast(pl.Float64, strict=False)
+        parsed.append(number.alias(f"{name}__number"))
+        parsed.append((number.round(0).cast(pl.Int64, strict=False) * factor).alias(name))
+    return parsed
+
+
+def end_customer_key(secret: str) -> pl.Expr:
+    """HMAC-SHA256 of the end customer's normalized identity; null when no identity is reported.
+
+    Identity = name, e-mail, phone and address, lower-cased and whitespace-collapsed, joined by a
+    unit separator, so the same customer reported with different spacing or case gets one key.
+    """
+    parts = [
+        pl.col(raw(name)).str.to_lowercase().str.replace_all(r"\s+", " ").fill_null("")
+        for name in END_CUSTOMER_IDENTITY_FIELDS
+    ]
+    identity = pl.concat_str(parts, separator=KEY_SEPARATOR)
+    any_reported = pl.any_horizontal([pl.col(raw(name)).is_not_null() for name in END_CUSTOMER_IDENTITY_FIELDS])
+    return pl.when(any_reported).then(identity.chash.hmac_sha256(key=secret))
+
+
+def line_id(distributor_id: str, natural_key: list[str]) -> pl.Expr:
+    """SHA-256 hex of distributor_id and the line's natural key (source text of each key field).
+
+    Built from the trimmed source text, not parsed values, so it is stable across library versions
+    and parsing fixes; a unit separator keeps ('ab','c') apart from ('a','bc').
+    """
+    parts = [pl.lit(distributor_id), *[pl.col(raw(name)).fill_null("") for name in natural_key]]
+    return pl.concat_str(parts, separator=KEY_SEPARATOR).chash.sha2_256()
+
+
+def normalize_records(raw_records: pl.LazyFrame, spec: FeedSpec, *, customer_key_secret: str) -> pl.LazyFrame:
+    """Raw reader output -> canonical typed columns, plus `raw__*`, `src__*`, `source_row`, `_read_error`."""
+    mapped = map_source_columns(raw_records, spec)
+    parsed = _parse_sellout(spec, customer_key_secret) if spec.dataset == "sellout" else _parse_inventory(spec)
+    return mapped.with_columns(*parsed, line_id(spec.distributor_id, spec.natural_key).alias("line_id"))

@@ -1,0 +1,56 @@
+"""Validation over the stream: the rule registry evaluated as Polars expressions, no Pandera at run time.
+
+`flag_failures` adds `_rule` (the first failed rule, null when valid) and `_message` to normalized
+records, lazily, so validation costs one pass with the read. `quarantine_records` turns failed
+records into `quarantine` rows with the source record as redacted JSON text.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from schemas.feed_spec import END_CUSTOMER_IDENTITY_FIELDS, FeedSpec
+from schemas.rules import RuleContext, rules_for
+from transforms.normalize import SOURCE_PREFIX, source_column
+from transforms.readers import SOURCE_ROW
+
+RULE_COLUMN = "_rule"
+MESSAGE_COLUMN = "_message"
+REDACTED = "<redacted>"
+
+
+def flag_failures(normalized: pl.LazyFrame, context: RuleContext) -> pl.LazyFrame:
+    """Add `_rule` and `_message`: the first rule (in registry order) each record fails, or nulls."""
+    rules = rules_for(context)
+    rule_name: pl.Expr = pl.lit(None, dtype=pl.String)
+    message: pl.Expr = pl.lit(None, dtype=pl.String)
+    # Built from the last rule to the first so the first failing rule wins.
+    for rule in reversed(rules):
+        failed = ~rule.passes(context)
+        rule_name = pl.when(failed).then(pl.lit(rule.name)).otherwise(rule_name)
+        message = pl.when(failed).then(rule.message(context)).otherwise(message)
+    return normalized.with_columns(rule_name.alias(RULE_COLUMN), message.alias(MESSAGE_COLUMN))
+
+
+def redacted_source_columns(spec: FeedSpec) -> set[str]:
+    """Source columns that carry end-customer identity: never written outside landing."""
+    return {source_column(spec.columns[name]) for name in END_CUSTOMER_IDENTITY_FIELDS if name in spec.columns}
+
+
+def quarantine_records(failed: pl.DataFrame, spec: FeedSpec) -> pl.DataFrame:
+    """Failed records -> load-independent quarantine columns (source_row, raw_record, rule, message)."""
+    source_columns = [name for name in failed.columns if name.startswith(SOURCE_PREFIX)]
+    redacted = redacted_source_columns(spec)
+    record_fields = [
+        (pl.when(pl.col(name).is_not_null()).then(pl.lit(REDACTED)) if name in redacted else pl.col(name)).alias(
+            name.removeprefix(SOURCE_PREFIX)
+        )
+        for name in source_columns
+    ]
+    raw_record = pl.struct(record_fields).struct.json_encode() if record_fields else pl.lit("{}")
+    return failed.select(
+        pl.col(SOURCE_ROW).cast(pl.Int32),
+        raw_record.alias("raw_record"),
+        pl.col(RULE_COLUMN).alias("rule"),
+        pl.col(MESSAGE_COLUMN).alias("message"),
+    )

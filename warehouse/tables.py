@@ -1,0 +1,152 @@
+"""Delta tables: create, read, replace and update the warehouse's tables, with retried commits.
+
+Every table is a Delta Lake table whose columns are declared once in `schemas.tables`. Writes
+replace by predicate (a load, a distributor, a set of loads), so re-running never appends twice;
+a commit that loses an optimistic-concurrency race is retried; a write that fails commits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
+from filelock import FileLock
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from schemas.tables import TABLE_COLUMNS, empty_frame
+from warehouse.storage import WarehouseStorage
+
+log = logging.getLogger(__name__)
+
+PARTITION_COLUMNS: dict[str, list[str]] = {
+    "staging_sellout": ["distributor_id"],
+    "staging_inventory": ["distributor_id"],
+    "sellout": ["distributor_id"],
+    "inventory": ["distributor_id"],
+}
+COMMIT_RETRIES = 20
+LOCK_TIMEOUT_SECONDS = 1800
+
+_commit_retry = retry(
+    retry=retry_if_exception_type(CommitFailedError),
+    stop=stop_after_attempt(8),
+    wait=wait_random_exponential(multiplier=0.05, max=2),
+    reraise=True,
+)
+
+
+def sql_literal(value: str) -> str:
+    """A string as a Delta predicate literal (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    return empty_frame(table).to_arrow().schema
+
+
+def ensure_tables(storage: WarehouseStorage) -> None:
+    """Create every warehouse table that does not exist yet, empty, with its declared schema."""
+    for table in TABLE_COLUMNS:
+        if not storage.table_exists(table):
+            _create_table(storage, table)
+
+
+@_commit_retry
+def _create_table(storage: WarehouseStorage, table: str) -> None:
+    if storage.table_exists(table):
+        return
+    try:
+        write_deltalake(
+            storage.table_uri(table),
+            empty_frame(table).to_arrow(),
+            mode="ignore",
+            partition_by=PARTITION_COLUMNS.get(table),
+            storage_options=storage.storage_options,
+        )
+    except CommitFailedError:
+        if not storage.table_exists(table):
+            raise
+
+
+def scan_table(storage: WarehouseStorage, table: str) -> pl.LazyFrame:
+    """The current version of a table, lazily (never glob a Delta folder's Parquet files)."""
+    return pl.scan_delta(storage.table_uri(table), storage_options=storage.storage_options or None)
+
+
+def read_table(storage: WarehouseStorage, table: str) -> pl.DataFrame:
+    return scan_table(storage, table).collect()
+
+
+def _conform(frame: pl.DataFrame, table: str) -> pa.Table:
+    columns = TABLE_COLUMNS[table]
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in columns.items()]).to_arrow()
+
+
+@_commit_retry
+def replace_rows(storage: WarehouseStorage, table: str, frame: pl.DataFrame, predicate: str) -> None:
+    """Replace the rows matching `predicate` with `frame`, in one commit (retried on conflicts)."""
+    write_deltalake(
+        storage.table_uri(table),
+        _conform(frame, table),
+        mode="overwrite",
+        predicate=predicate,
+        partition_by=PARTITION_COLUMNS.get(table),
+        storage_options=storage.storage_options,
+        commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+    )
+
+
+def replace_rows_streaming(
+    storage: WarehouseStorage, table: str, batches: Iterator[pa.RecordBatch], predicate: str
+) -> None:
+    """Replace the rows matching `predicate` with a stream of batches, in one commit.
+
+    The stream is consumed once, so a lost commit race cannot be replayed here: callers hold
+    `distributor_lock` so writers of the same rows never race, and deltalake retries commits that
+    do not touch the same files.
+    """
+    reader = pa.RecordBatchReader.from_batches(arrow_schema(table), batches)
+    write_deltalake(
+        storage.table_uri(table),
+        reader,
+        mode="overwrite",
+        predicate=predicate,
+        partition_by=PARTITION_COLUMNS.get(table),
+        storage_options=storage.storage_options,
+        commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+    )
+
+
+def conform_batches(frames: Iterator[pl.DataFrame], table: str) -> Iterator[pa.RecordBatch]:
+    """Cast polars frames to the table's schema and yield them as Arrow record batches."""
+    schema = arrow_schema(table)
+    for frame in frames:
+        yield from _conform(frame, table).cast(schema).to_batches()
+
+
+@_commit_retry
+def update_rows(storage: WarehouseStorage, table: str, predicate: str, updates: dict[str, str]) -> None:
+    """Set columns (SQL expressions) on the rows matching `predicate`, retried on conflicts."""
+    DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None).update(
+        predicate=predicate,
+        updates=updates,
+        commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+    )
+
+
+@contextmanager
+def distributor_lock(lock_dir: Path, distributor_id: str) -> Iterator[None]:
+    """Serialize writers of one distributor's rows across processes (loads, core rebuilds, ledger).
+
+    Loads of different distributors run in parallel; two loads of the same distributor take turns
+    for their commits, so neither can overwrite the other's rows with a stale rebuild.
+    """
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / f"{distributor_id}.lock"), timeout=LOCK_TIMEOUT_SECONDS):
+        yield
