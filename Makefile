@@ -1,0 +1,63 @@
+# Throughline developer commands. Needs only Python 3.11+ and make: the first target run creates
+# .tools/ (a pinned uv) and .venv/ (the locked environment). Every target honours THROUGHLINE_HOME.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+THROUGHLINE_HOME ?= $(HOME)/.throughline
+export THROUGHLINE_HOME
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_SECRET := $(THROUGHLINE_HOME)/demo-customer-key.secret
+
+.PHONY: help install run demo test lint format dev clean
+
+help:
+	@echo "make run     set everything up and load the bundled sample feeds (THROUGHLINE_HOME=$(THROUGHLINE_HOME))"
+	@echo "make test    run the whole test suite"
+	@echo "make dev     open the Dagster UI (http://127.0.0.1:3000) with the inbox sensor running"
+	@echo "make lint    ruff lint and format check"
+
+$(UV):
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Throughline needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/throughline demo
+
+demo: run
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+dev: install
+	@mkdir -p $(THROUGHLINE_HOME)/dagster
+	@test -f $(THROUGHLINE_HOME)/dagster/dagster.yaml || cp dagster.yaml $(THROUGHLINE_HOME)/dagster/dagster.yaml
+	@if [ -z "$$THROUGHLINE_CUSTOMER_KEY_SECRET" ] && [ ! -f "$(DEMO_SECRET)" ]; then \
+		$(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > "$(DEMO_SECRET)"; chmod 600 "$(DEMO_SECRET)"; \
+		echo "created a demo end-customer key secret in $(DEMO_SECRET); set THROUGHLINE_CUSTOMER_KEY_SECRET in production"; fi
+	THROUGHLINE_CUSTOMER_KEY_SECRET="$${THROUGHLINE_CUSTOMER_KEY_SECRET:-$$(cat $(DEMO_SECRET))}" \
+	DAGSTER_HOME=$(THROUGHLINE_HOME)/dagster \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${DAGSTER_PORT:-3000}
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
