@@ -8,14 +8,12 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets import LOAD_ASSETS
-from pipelines.partitions import load_partitions
 from pipelines.resources import default_resources
 from pipelines.sensors import build_inbox_sensor
 
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(*LOAD_ASSETS),
-    partitions_def=load_partitions,
     description="Receive files for one distributor and report date, load them, and rebuild core.",
 )
 inbox_sensor = build_inbox_sensor(ingest_job)
