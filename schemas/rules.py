@@ -300,18 +300,26 @@ def _country_message(context: RuleContext) -> pl.Expr:
     )
 
 
+SELLOUT_ONLY = frozenset({"sellout"})
+
 RULES: tuple[Rule, ...] = (
     Rule("record_malformed", "the reader could parse the record", _record_well_formed, _record_malformed_message),
     Rule("required_missing", "required fields are present", _required_present, _required_message),
     Rule("date_unparseable", "the date parses with the feed's formats", _date_parses, _date_unparseable_message),
-    Rule("date_implausible", "the date lies between 2000-01-01 and 31 days ahead", _date_plausible, _date_implausible_message),
+    Rule("date_implausible", "the date lies in 2000 .. 31 days ahead", _date_plausible, _date_implausible_message),
     Rule("quantity_not_integral", "quantities are whole numbers", _quantities_integral, _quantity_message),
-    Rule("number_unparseable", "prices and amounts are numbers", _amounts_parse, _amount_message),
-    Rule("price_negative", "unit prices are not negative", _price_non_negative, _price_message),
+    Rule("number_unparseable", "prices and amounts are numbers", _amounts_parse, _amount_message, SELLOUT_ONLY),
+    Rule("price_negative", "unit prices are not negative", _price_non_negative, _price_message, SELLOUT_ONLY),
     Rule("unit_unknown", "the unit of measure is in the spec", _unit_known, _unit_message),
-    Rule("transaction_type_unknown", "the transaction code is in the spec", _transaction_type_known, _transaction_type_message),
-    Rule("currency_invalid", "the currency is an ISO 4217 code", _currency_valid, _currency_message),
-    Rule("country_invalid", "countries are ISO 3166-1 alpha-2 codes", _countries_valid, _country_message),
+    Rule(
+        "transaction_type_unknown",
+        "the transaction code is in the spec",
+        _transaction_type_known,
+        _transaction_type_message,
+        SELLOUT_ONLY,
+    ),
+    Rule("currency_invalid", "the currency is an ISO 4217 code", _currency_valid, _currency_message, SELLOUT_ONLY),
+    Rule("country_invalid", "countries are ISO 3166-1 alpha-2 codes", _countries_valid, _country_message, SELLOUT_ONLY),
 )
 """Every rule, in precedence order: a failing record is quarantined under the first rule it fails."""
 

@@ -94,8 +94,9 @@ def _staging_frames(
         "received_at": pl.lit(landed.received_at).cast(TIMESTAMP),
         "ingested_at": pl.lit(ingested_at).cast(TIMESTAMP),
     }
+    available = set(flagged.collect_schema().names())
     columns = [
-        lineage[name] if name in lineage else (pl.col(name) if name in flagged.collect_schema() else pl.lit(None))
+        lineage[name] if name in lineage else (pl.col(name) if name in available else pl.lit(None))
         for name in TABLE_COLUMNS[table]
     ]
     names = list(TABLE_COLUMNS[table])
@@ -209,7 +210,8 @@ def load_landed_file(
                 row.error = f"{landed.source_name}: {error}"
             except Exception as error:  # a reader bug must not stop the other files of the run
                 log.exception("unexpected failure loading %s", landed.source_name)
-                row.error = f"{landed.source_name}: unexpected {type(error).__name__}: {error}"
+                first_line = (str(error).splitlines() or [""])[0][:500]
+                row.error = f"{landed.source_name}: unexpected {type(error).__name__}: {first_line} (see the run log)"
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         row.finished_at = datetime.now(UTC)
