@@ -46,7 +46,9 @@ def list_inbox(inbox_dir: Path) -> list[InboxFile]:
     found: list[InboxFile] = []
     if not inbox_dir.is_dir():
         return found
-    for folder in sorted(p for p in inbox_dir.iterdir() if p.is_dir() and not p.name.startswith(IGNORED_PREFIXES)):
+    for folder in sorted(
+        p for p in inbox_dir.iterdir() if p.is_dir() and not p.name.startswith(IGNORED_PREFIXES)
+    ):
         for path in sorted(p for p in folder.iterdir() if _visible(p)):
             try:
                 stat = path.stat()

@@ -5,7 +5,6 @@ reads, validates and writes staging and quarantine, `warehouse.core` rebuilds th
 `warehouse.catalog` refreshes the DuckDB views. The asset checks of a load live in `checks.py`.
 """
 
-
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,7 +60,11 @@ def received_files(
                 continue
             received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
             receipt = receive_file(
-                load_context, path, distributor_id=distributor_id, channel=config.channel, received_at=received_at
+                load_context,
+                path,
+                distributor_id=distributor_id,
+                channel=config.channel,
+                received_at=received_at,
             )
             if receipt.is_duplicate:
                 context.log.info(f"{path.name}: identical bytes already received; recorded as duplicate")
@@ -73,7 +76,15 @@ def received_files(
         for landed in landed_files_of(load_context.storage, distributor_id):
             spec = match_spec(specs, distributor_id, landed.source_name)
             if report_date_of(spec, landed.source_name, landed.received_at) == report_date:
-                receipts.append(Receipt(landed, landed.source_name, is_duplicate=False, origin_path=None, channel=landed.channel))
+                receipts.append(
+                    Receipt(
+                        landed,
+                        landed.source_name,
+                        is_duplicate=False,
+                        origin_path=None,
+                        channel=landed.channel,
+                    )
+                )
         context.log.info(f"re-loading {len(receipts)} landed file(s) of {distributor_id} for {report_date}")
     return dg.Output(
         receipts,
@@ -98,16 +109,38 @@ def _settle_origin(receipt: Receipt, status: str, error: str | None, rejected_di
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(STAGING_SELLOUT, deps=[RECEIVED_FILES], group_name="staging", description="Valid sell-out records of each load."),
-        dg.AssetSpec(STAGING_INVENTORY, deps=[RECEIVED_FILES], group_name="staging", description="Valid stock positions of each load."),
-        dg.AssetSpec(STAGING_QUARANTINE, deps=[RECEIVED_FILES], group_name="staging", description="Records that failed validation, with rule and message."),
-        dg.AssetSpec(LOADS, deps=[RECEIVED_FILES], group_name="ops", description="One row per received file: counts, status, error."),
+        dg.AssetSpec(
+            STAGING_SELLOUT,
+            deps=[RECEIVED_FILES],
+            group_name="staging",
+            description="Valid sell-out records of each load.",
+        ),
+        dg.AssetSpec(
+            STAGING_INVENTORY,
+            deps=[RECEIVED_FILES],
+            group_name="staging",
+            description="Valid stock positions of each load.",
+        ),
+        dg.AssetSpec(
+            STAGING_QUARANTINE,
+            deps=[RECEIVED_FILES],
+            group_name="staging",
+            description="Records that failed validation, with rule and message.",
+        ),
+        dg.AssetSpec(
+            LOADS,
+            deps=[RECEIVED_FILES],
+            group_name="ops",
+            description="One row per received file: counts, status, error.",
+        ),
     ],
     check_specs=LOAD_CHECK_SPECS,
     partitions_def=load_partitions,
     ins={"receipts": dg.AssetIn(RECEIVED_FILES)},
 )
-def staged_loads(context: dg.AssetExecutionContext, throughline: ThroughlineResource, receipts: list[Receipt]):
+def staged_loads(
+    context: dg.AssetExecutionContext, throughline: ThroughlineResource, receipts: list[Receipt]
+):
     """Read, normalize and validate each received file; one bad file never stops the others."""
     load_context = throughline.load_context()
     specs = throughline.feed_specs()
@@ -119,7 +152,9 @@ def staged_loads(context: dg.AssetExecutionContext, throughline: ThroughlineReso
         distributor_id, _ = split_partition_key(context)
         spec = match_spec(specs, distributor_id, receipt.source_name)
         reason = "" if spec else describe_no_spec(specs, distributor_id, receipt.source_name)
-        context.log.info(f"loading {receipt.source_name} ({landed.bytes:,} bytes) with spec {spec.id if spec else '-'}")
+        context.log.info(
+            f"loading {receipt.source_name} ({landed.bytes:,} bytes) with spec {spec.id if spec else '-'}"
+        )
         row = load_landed_file(
             load_context,
             landed,
@@ -136,7 +171,11 @@ def staged_loads(context: dg.AssetExecutionContext, throughline: ThroughlineReso
         _settle_origin(receipt, row.status, row.error, throughline.settings.rejected_dir)
         rows.append(row)
     loads = pl.DataFrame([r.__dict__ for r in rows]) if rows else pl.DataFrame()
-    preview = loads.select("source_name", "status", "rows_read", "rows_loaded", "rows_quarantined", "error") if rows else loads
+    preview = (
+        loads.select("source_name", "status", "rows_read", "rows_loaded", "rows_quarantined", "error")
+        if rows
+        else loads
+    )
     for key, dataset in ((STAGING_SELLOUT, "sellout"), (STAGING_INVENTORY, "inventory")):
         mine = [r for r in rows if r.dataset == dataset and r.status == "loaded"]
         yield dg.MaterializeResult(
@@ -166,7 +205,9 @@ def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, dataset: str):
         group_name="core",
         description=f"`{dataset}`: the distributor's current {dataset} rows after restatements and de-duplication.",
     )
-    def core_table(context: dg.AssetExecutionContext, throughline: ThroughlineResource) -> dg.MaterializeResult:
+    def core_table(
+        context: dg.AssetExecutionContext, throughline: ThroughlineResource
+    ) -> dg.MaterializeResult:
         distributor_id, _ = split_partition_key(context)
         load_context = throughline.load_context()
         ensure_tables(load_context.storage)

@@ -43,7 +43,10 @@ def markdown_table(frame: pl.DataFrame) -> str:
     """A small frame as a Markdown table for Dagster metadata."""
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join("" if v is None else str(v).replace("|", "/") for v in row) + " |" for row in frame.rows()]
+    body = [
+        "| " + " | ".join("" if v is None else str(v).replace("|", "/") for v in row) + " |"
+        for row in frame.rows()
+    ]
     return "\n".join([header, rule, *body])
 
 
@@ -56,7 +59,13 @@ def _recount(storage: WarehouseStorage, rows: list[LoadRow]) -> pl.DataFrame:
             for table in ("staging_sellout", "staging_inventory")
         ]
     ).collect()
-    quarantined = scan_table(storage, "quarantine").filter(pl.col("load_id").is_in(load_ids)).group_by("load_id").len().collect()
+    quarantined = (
+        scan_table(storage, "quarantine")
+        .filter(pl.col("load_id").is_in(load_ids))
+        .group_by("load_id")
+        .len()
+        .collect()
+    )
     ledger = pl.DataFrame(
         {
             "load_id": load_ids,
@@ -84,10 +93,14 @@ def load_check_results(storage: WarehouseStorage, rows: list[LoadRow]):
         metadata={
             "loads": recount.height,
             "rows_unaccounted": unaccounted,
-            "detail": dg.MetadataValue.md(markdown_table(recount.drop("load_id")) if recount.height else "(no loads)"),
+            "detail": dg.MetadataValue.md(
+                markdown_table(recount.drop("load_id")) if recount.height else "(no loads)"
+            ),
         },
     )
-    worst = max(((r.rows_quarantined / r.rows_read, r.source_name) for r in rows if r.rows_read), default=(0.0, "-"))
+    worst = max(
+        ((r.rows_quarantined / r.rows_read, r.source_name) for r in rows if r.rows_read), default=(0.0, "-")
+    )
     yield dg.AssetCheckResult(
         check_name=QUARANTINE_RATE,
         asset_key=LOADS_KEY,
@@ -112,7 +125,9 @@ def load_check_results(storage: WarehouseStorage, rows: list[LoadRow]):
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "records_quarantined": int(per_rule["len"].sum()) if per_rule.height else 0,
-            "by_rule": dg.MetadataValue.json(dict(zip(per_rule["rule"].to_list(), per_rule["len"].to_list(), strict=True))),
+            "by_rule": dg.MetadataValue.json(
+                dict(zip(per_rule["rule"].to_list(), per_rule["len"].to_list(), strict=True))
+            ),
             "files_rejected": dg.MetadataValue.json(rejected),
         },
     )

@@ -48,7 +48,9 @@ def write_frame(frame: pl.DataFrame, output_format: str, stream=None) -> None:
     elif output_format == "json":
         stream.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
     else:
-        with pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+        with pl.Config(
+            tbl_rows=200, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200, tbl_hide_dataframe_shape=True
+        ):
             stream.write(f"{frame}\n")
     stream.flush()
 
@@ -64,7 +66,9 @@ def ensure_demo_secret(settings: ThroughlineSettings) -> None:
     if not secret_file.exists():
         secret_file.write_text(secrets.token_hex(32), encoding="utf-8")
         secret_file.chmod(0o600)
-        _err(f"demo: created an end-customer key secret in {secret_file} (set {CUSTOMER_KEY_SECRET_ENV} in production)")
+        _err(
+            f"demo: created an end-customer key secret in {secret_file} (set {CUSTOMER_KEY_SECRET_ENV} in production)"
+        )
     os.environ[CUSTOMER_KEY_SECRET_ENV] = secret_file.read_text(encoding="utf-8").strip()
 
 
@@ -139,11 +143,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     loads = read_loads(storage_for_home(settings.landing_dir, settings.warehouse_dir))
     names = [Path(p).name for p in args.paths]
-    recent = loads.filter(pl.col("source_name").is_in(names)).sort("started_at", descending=True).unique(
-        "source_name", keep="first", maintain_order=True
+    recent = (
+        loads.filter(pl.col("source_name").is_in(names))
+        .sort("started_at", descending=True)
+        .unique("source_name", keep="first", maintain_order=True)
     )
     write_frame(
-        recent.select("source_name", "distributor_id", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"),
+        recent.select(
+            "source_name", "distributor_id", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"
+        ),
         args.format,
     )
     return 1 if problems or any(not r.success for r in runs) or (recent["status"] == "rejected").any() else 0
@@ -164,7 +172,9 @@ def _spec_for_inspect(settings: ThroughlineSettings, path: Path, spec_arg: str |
         matching = [spec for spec in matching if spec.distributor_id == path.parent.name]
     if len(matching) != 1:
         found = ", ".join(spec.id for spec in matching) or "none"
-        raise UserError(f"{path.name}: {len(matching)} feed specs match its name ({found}); pass --spec ID or --spec FILE")
+        raise UserError(
+            f"{path.name}: {len(matching)} feed specs match its name ({found}); pass --spec ID or --spec FILE"
+        )
     return matching[0]
 
 
@@ -189,7 +199,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for tolerant in (False, True):
             try:
                 raw = read_records(path, spec.format, Path(scratch), tolerant=tolerant)
-                flagged = flag_failures(normalize_records(raw, spec, customer_key_secret=secret), context).collect()
+                flagged = flag_failures(
+                    normalize_records(raw, spec, customer_key_secret=secret), context
+                ).collect()
                 break
             except UnreadableFileError as error:
                 raise UserError(f"{path}: {error}") from error
@@ -198,13 +210,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     raise
     assert flagged is not None
     canonical = [name for name in TABLE_COLUMNS[spec.dataset] if name in flagged.columns]
-    valid = flagged.filter(pl.col(RULE_COLUMN).is_null()).select("source_row", *[c for c in canonical if c != "source_row"])
+    valid = flagged.filter(pl.col(RULE_COLUMN).is_null()).select(
+        "source_row", *[c for c in canonical if c != "source_row"]
+    )
     failed = quarantine_records(flagged.filter(pl.col(RULE_COLUMN).is_not_null()), spec)
     write_frame(valid, args.format)
     if failed.height:
         _err(f"{failed.height} of {flagged.height} record(s) would be quarantined:")
         write_frame(failed, args.format, sys.stderr)
-    _err(f"{path.name}: {flagged.height} records read, {valid.height} valid, {failed.height} quarantined (spec {spec.id})")
+    _err(
+        f"{path.name}: {flagged.height} records read, {valid.height} valid, {failed.height} quarantined (spec {spec.id})"
+    )
     return 0
 
 
@@ -257,7 +273,16 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             }
             for spec in specs.values()
         ],
-        schema=["id", "distributor_id", "name", "dataset", "format", "cadence", "file_patterns", "spec_version"],
+        schema=[
+            "id",
+            "distributor_id",
+            "name",
+            "dataset",
+            "format",
+            "cadence",
+            "file_patterns",
+            "spec_version",
+        ],
     )
     write_frame(frame, args.format)
     return 0
@@ -274,7 +299,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     loads = read_loads(storage).sort("started_at", descending=True).head(args.limit)
     write_frame(
         loads.select(
-            "started_at", "distributor_id", "source_name", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"
+            "started_at",
+            "distributor_id",
+            "source_name",
+            "status",
+            "rows_read",
+            "rows_loaded",
+            "rows_quarantined",
+            "error",
         ),
         args.format,
     )
@@ -302,7 +334,9 @@ def cmd_samples(args: argparse.Namespace) -> int:
     truth = generate_samples(out / "inbox", seed=args.seed, as_of=args.as_of)
     copy_feed_specs(out / "feeds")
     write_truth(truth, out / "truth.json")
-    _err(f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, expected results in {out / 'truth.json'}")
+    _err(
+        f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, expected results in {out / 'truth.json'}"
+    )
     return 0
 
 
@@ -324,33 +358,49 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_format(sub: argparse.ArgumentParser, default: str = "table") -> argparse.ArgumentParser:
-        sub.add_argument("--format", choices=FORMATS, default=default, help=f"output format (default {default})")
+        sub.add_argument(
+            "--format", choices=FORMATS, default=default, help=f"output format (default {default})"
+        )
         return sub
 
-    demo = with_format(commands.add_parser("demo", help="generate sample feeds into the inbox and load them all"))
+    demo = with_format(
+        commands.add_parser("demo", help="generate sample feeds into the inbox and load them all")
+    )
     demo.add_argument("--seed", type=int, default=7, help="sample generator seed (default 7)")
-    demo.add_argument("--as-of", type=_iso_date, default=date(2026, 11, 16), help="sample as-of date (default 2026-11-16)")
+    demo.add_argument(
+        "--as-of", type=_iso_date, default=date(2026, 11, 16), help="sample as-of date (default 2026-11-16)"
+    )
     demo.set_defaults(handler=cmd_demo)
 
-    ingest = with_format(commands.add_parser("ingest", help="load files now, in-process, with the same Dagster assets"))
+    ingest = with_format(
+        commands.add_parser("ingest", help="load files now, in-process, with the same Dagster assets")
+    )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files to load")
-    ingest.add_argument("--distributor", help="distributor id (default: the inbox folder, or the one spec the name matches)")
+    ingest.add_argument(
+        "--distributor", help="distributor id (default: the inbox folder, or the one spec the name matches)"
+    )
     ingest.set_defaults(handler=cmd_ingest)
 
     inspect = with_format(
         commands.add_parser("inspect", help="print the canonical records a file would become; writes nothing")
     )
     inspect.add_argument("file", metavar="FILE")
-    inspect.add_argument("--spec", help="feed spec id or YAML path (default: the spec whose file pattern matches)")
+    inspect.add_argument(
+        "--spec", help="feed spec id or YAML path (default: the spec whose file pattern matches)"
+    )
     inspect.set_defaults(handler=cmd_inspect)
 
-    query = with_format(commands.add_parser("query", help="run a read-only SQL query over the warehouse views"))
+    query = with_format(
+        commands.add_parser("query", help="run a read-only SQL query over the warehouse views")
+    )
     query.add_argument("sql", metavar="SQL")
     query.set_defaults(handler=cmd_query)
 
     feeds = commands.add_parser("feeds", help="list or check the feed specs in $THROUGHLINE_HOME/feeds")
     feeds_commands = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
-    with_format(feeds_commands.add_parser("list", help="one line per feed spec")).set_defaults(handler=cmd_feeds)
+    with_format(feeds_commands.add_parser("list", help="one line per feed spec")).set_defaults(
+        handler=cmd_feeds
+    )
     feeds_commands.add_parser("check", help="validate every spec; exit 2 listing each problem").set_defaults(
         handler=cmd_feeds, format="table"
     )
@@ -367,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--until", type=_iso_date, help="last report date (YYYY-MM-DD)")
     reprocess.set_defaults(handler=cmd_reprocess)
 
-    samples = commands.add_parser("samples", help="write the sample feeds, specs and expected results to a folder")
+    samples = commands.add_parser(
+        "samples", help="write the sample feeds, specs and expected results to a folder"
+    )
     samples.add_argument("out", metavar="DIR")
     samples.add_argument("--seed", type=int, default=7)
     samples.add_argument("--as-of", type=_iso_date, default=date(2026, 11, 16))

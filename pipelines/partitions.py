@@ -36,7 +36,9 @@ def report_date_of(spec: FeedSpec | None, source_name: str, received_at: datetim
 
 
 def partition_key(distributor_id: str, report_date: date) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({DISTRIBUTOR_DIMENSION: distributor_id, DATE_DIMENSION: report_date.isoformat()})
+    return dg.MultiPartitionKey(
+        {DISTRIBUTOR_DIMENSION: distributor_id, DATE_DIMENSION: report_date.isoformat()}
+    )
 
 
 def split_partition_key(context: dg.AssetExecutionContext) -> tuple[str, date]:

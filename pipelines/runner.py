@@ -57,7 +57,9 @@ class PartitionRun:
     run_id: str
 
 
-def distributor_for(path: Path, specs: dict[str, FeedSpec], explicit: str | None, inbox_dir: Path) -> str | None:
+def distributor_for(
+    path: Path, specs: dict[str, FeedSpec], explicit: str | None, inbox_dir: Path
+) -> str | None:
     """Which distributor a file belongs to: given, its inbox folder, or the one spec its name matches."""
     if explicit:
         return explicit

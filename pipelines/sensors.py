@@ -37,14 +37,18 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinit
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches one ingest run per file dropped in inbox/<distributor_id>/, once it stops growing.",
     )
-    def inbox_sensor(context: dg.SensorEvaluationContext, throughline: ThroughlineResource) -> dg.SensorResult:
+    def inbox_sensor(
+        context: dg.SensorEvaluationContext, throughline: ThroughlineResource
+    ) -> dg.SensorResult:
         settings = throughline.settings
         settings.ensure_layout()
         previous: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
         try:
             specs = load_feed_specs(settings.feeds_dir)
         except FeedSpecError as error:
-            context.log.error(f"feed specs have errors; files are still received and rejected with the reason:\n{error}")
+            context.log.error(
+                f"feed specs have errors; files are still received and rejected with the reason:\n{error}"
+            )
             specs = {}
         seen: dict[str, list[int]] = {}
         run_requests: list[dg.RunRequest] = []

@@ -197,7 +197,9 @@ class PeriodRule(StrictModel):
 class FeedSpec(StrictModel):
     """Everything Throughline needs to read one distributor's files, with no code."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$", description="the feed's id: lower-case letters, digits, _")
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_]*$", description="the feed's id: lower-case letters, digits, _"
+    )
     distributor: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9_]*$",

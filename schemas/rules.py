@@ -112,7 +112,9 @@ def _required_present(context: RuleContext) -> pl.Expr:
 
 def _required_message(context: RuleContext) -> pl.Expr:
     missing = _names_where({name: pl.col(raw(name)).is_null() for name in context.required_fields})
-    return pl.concat_str([pl.lit("required field(s) empty: "), missing, pl.lit("; the distributor must fill them")])
+    return pl.concat_str(
+        [pl.lit("required field(s) empty: "), missing, pl.lit("; the distributor must fill them")]
+    )
 
 
 def _date_parses(context: RuleContext) -> pl.Expr:
@@ -126,7 +128,9 @@ def _date_unparseable_message(context: RuleContext) -> pl.Expr:
         [
             pl.lit(f"{context.date_field} '"),
             pl.col(raw(context.date_field)),
-            pl.lit(f"' is not a date in the feed's format ({formats}); fix the value or the spec's parsing.date_formats"),
+            pl.lit(
+                f"' is not a date in the feed's format ({formats}); fix the value or the spec's parsing.date_formats"
+            ),
         ]
     )
 
@@ -150,7 +154,9 @@ def _date_implausible_message(context: RuleContext) -> pl.Expr:
 
 def _quantity_integral_condition(column: str) -> pl.Expr:
     parsed = pl.col(f"{column}__number")
-    return (pl.col(raw(column)).is_null() | (parsed.is_not_null() & (parsed == parsed.floor()))).fill_null(False)
+    return (pl.col(raw(column)).is_null() | (parsed.is_not_null() & (parsed == parsed.floor()))).fill_null(
+        False
+    )
 
 
 def _quantities_integral(context: RuleContext) -> pl.Expr:
@@ -289,7 +295,9 @@ def _countries_valid(context: RuleContext) -> pl.Expr:
 
 def _country_message(context: RuleContext) -> pl.Expr:
     values = [
-        pl.when(~_country_condition(name)).then(pl.concat_str([pl.lit(f"{name} '"), pl.col(name), pl.lit("'")]))
+        pl.when(~_country_condition(name)).then(
+            pl.concat_str([pl.lit(f"{name} '"), pl.col(name), pl.lit("'")])
+        )
         for name in context.country_fields
     ]
     return pl.concat_str(
@@ -303,12 +311,26 @@ def _country_message(context: RuleContext) -> pl.Expr:
 SELLOUT_ONLY = frozenset({"sellout"})
 
 RULES: tuple[Rule, ...] = (
-    Rule("record_malformed", "the reader could parse the record", _record_well_formed, _record_malformed_message),
+    Rule(
+        "record_malformed",
+        "the reader could parse the record",
+        _record_well_formed,
+        _record_malformed_message,
+    ),
     Rule("required_missing", "required fields are present", _required_present, _required_message),
-    Rule("date_unparseable", "the date parses with the feed's formats", _date_parses, _date_unparseable_message),
-    Rule("date_implausible", "the date lies in 2000 .. 31 days ahead", _date_plausible, _date_implausible_message),
+    Rule(
+        "date_unparseable", "the date parses with the feed's formats", _date_parses, _date_unparseable_message
+    ),
+    Rule(
+        "date_implausible",
+        "the date lies in 2000 .. 31 days ahead",
+        _date_plausible,
+        _date_implausible_message,
+    ),
     Rule("quantity_not_integral", "quantities are whole numbers", _quantities_integral, _quantity_message),
-    Rule("number_unparseable", "prices and amounts are numbers", _amounts_parse, _amount_message, SELLOUT_ONLY),
+    Rule(
+        "number_unparseable", "prices and amounts are numbers", _amounts_parse, _amount_message, SELLOUT_ONLY
+    ),
     Rule("price_negative", "unit prices are not negative", _price_non_negative, _price_message, SELLOUT_ONLY),
     Rule("unit_unknown", "the unit of measure is in the spec", _unit_known, _unit_message),
     Rule(
@@ -318,8 +340,20 @@ RULES: tuple[Rule, ...] = (
         _transaction_type_message,
         SELLOUT_ONLY,
     ),
-    Rule("currency_invalid", "the currency is an ISO 4217 code", _currency_valid, _currency_message, SELLOUT_ONLY),
-    Rule("country_invalid", "countries are ISO 3166-1 alpha-2 codes", _countries_valid, _country_message, SELLOUT_ONLY),
+    Rule(
+        "currency_invalid",
+        "the currency is an ISO 4217 code",
+        _currency_valid,
+        _currency_message,
+        SELLOUT_ONLY,
+    ),
+    Rule(
+        "country_invalid",
+        "countries are ISO 3166-1 alpha-2 codes",
+        _countries_valid,
+        _country_message,
+        SELLOUT_ONLY,
+    ),
 )
 """Every rule, in precedence order: a failing record is quarantined under the first rule it fails."""
 

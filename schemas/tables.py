@@ -141,6 +141,15 @@ def table_schema(table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=True, name=table)
 
 
+def _frame_check(passes: pl.Expr):
+    """A Pandera frame-level check evaluating one rule's expression."""
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(passes)
+
+    return check
+
+
 def validation_schema(context: RuleContext) -> pa.DataFrameSchema:
     """The Pandera schema of normalized records: one named check per rule of the registry.
 
@@ -148,11 +157,6 @@ def validation_schema(context: RuleContext) -> pa.DataFrameSchema:
     the two in agreement.
     """
     checks = [
-        pa.Check(
-            (lambda data, expr=rule.passes(context): data.lazyframe.select(expr)),
-            name=rule.name,
-            error=rule.name,
-        )
-        for rule in rules_for(context)
+        pa.Check(_frame_check(rule.passes(context)), name=rule.name, error=rule.name) for rule in rules_for(context)
     ]
     return pa.DataFrameSchema(checks=checks, name=f"{context.spec.id} records")

@@ -51,7 +51,9 @@ def _number_text(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
 def _parse_date(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
     formats = list(dict.fromkeys([*spec.parsing.date_formats, *ISO_DATE_FORMATS]))
     # Workbook readers render date cells as ISO text, sometimes with a time part.
-    iso_date_part = pl.when(expr.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]")).then(expr.str.slice(0, 10)).otherwise(expr)
+    iso_date_part = (
+        pl.when(expr.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]")).then(expr.str.slice(0, 10)).otherwise(expr)
+    )
     candidates = [expr.str.strptime(pl.Date, fmt, strict=False) for fmt in formats]
     candidates.append(iso_date_part.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
     return pl.coalesce(candidates)
@@ -63,7 +65,9 @@ def map_source_columns(raw_records: pl.LazyFrame, spec: FeedSpec) -> pl.LazyFram
     Source columns are kept as `src__<name>` for quarantine; a mapped column missing from the
     file raises a ValueError naming it and the columns the file does have.
     """
-    available = [name for name in raw_records.collect_schema().names() if name not in (SOURCE_ROW, READ_ERROR_COLUMN)]
+    available = [
+        name for name in raw_records.collect_schema().names() if name not in (SOURCE_ROW, READ_ERROR_COLUMN)
+    ]
     missing = sorted({source for source in spec.columns.values() if source not in available})
     if missing:
         raise ValueError(
@@ -105,7 +109,9 @@ def _parse_sellout(spec: FeedSpec, customer_key_secret: str) -> list[pl.Expr]:
     codes = transaction_code_map(spec)
     reported_code = pl.col(raw("transaction_type"))
     if codes:
-        mapped_type = reported_code.str.to_uppercase().replace_strict(codes, default=None, return_dtype=pl.String)
+        mapped_type = reported_code.str.to_uppercase().replace_strict(
+            codes, default=None, return_dtype=pl.String
+        )
     else:
         mapped_type = pl.lit(None, dtype=pl.String)
     is_return_by_code = (mapped_type == "return").fill_null(False)
@@ -119,7 +125,9 @@ def _parse_sellout(spec: FeedSpec, customer_key_secret: str) -> list[pl.Expr]:
     unit_price = (unit_price_reported / factor.cast(UNIT_PRICE)).cast(UNIT_PRICE)
     net_reported = _number_text(pl.col(raw("net_amount")), spec).cast(AMOUNT, strict=False)
     net_computed = (units.cast(UNIT_PRICE) * unit_price).round(2).cast(AMOUNT)
-    net_amount = pl.when(pl.col(raw("net_amount")).is_not_null()).then(net_reported * sign).otherwise(net_computed)
+    net_amount = (
+        pl.when(pl.col(raw("net_amount")).is_not_null()).then(net_reported * sign).otherwise(net_computed)
+    )
     transaction_type = (
         pl.when(mapped_type.is_not_null())
         .then(mapped_type)
@@ -174,7 +182,9 @@ def end_customer_key(secret: str) -> pl.Expr:
         for name in END_CUSTOMER_IDENTITY_FIELDS
     ]
     identity = pl.concat_str(parts, separator=KEY_SEPARATOR)
-    any_reported = pl.any_horizontal([pl.col(raw(name)).is_not_null() for name in END_CUSTOMER_IDENTITY_FIELDS])
+    any_reported = pl.any_horizontal(
+        [pl.col(raw(name)).is_not_null() for name in END_CUSTOMER_IDENTITY_FIELDS]
+    )
     return pl.when(any_reported).then(identity.chash.hmac_sha256(key=secret))
 
 
@@ -191,5 +201,7 @@ def line_id(distributor_id: str, natural_key: list[str]) -> pl.Expr:
 def normalize_records(raw_records: pl.LazyFrame, spec: FeedSpec, *, customer_key_secret: str) -> pl.LazyFrame:
     """Raw reader output -> canonical typed columns, plus `raw__*`, `src__*`, `source_row`, `_read_error`."""
     mapped = map_source_columns(raw_records, spec)
-    parsed = _parse_sellout(spec, customer_key_secret) if spec.dataset == "sellout" else _parse_inventory(spec)
+    parsed = (
+        _parse_sellout(spec, customer_key_secret) if spec.dataset == "sellout" else _parse_inventory(spec)
+    )
     return mapped.with_columns(*parsed, line_id(spec.distributor_id, spec.natural_key).alias("line_id"))

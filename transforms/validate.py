@@ -34,7 +34,9 @@ def flag_failures(normalized: pl.LazyFrame, context: RuleContext) -> pl.LazyFram
 
 def redacted_source_columns(spec: FeedSpec) -> set[str]:
     """Source columns that carry end-customer identity: never written outside landing."""
-    return {source_column(spec.columns[name]) for name in END_CUSTOMER_IDENTITY_FIELDS if name in spec.columns}
+    return {
+        source_column(spec.columns[name]) for name in END_CUSTOMER_IDENTITY_FIELDS if name in spec.columns
+    }
 
 
 def quarantine_records(failed: pl.DataFrame, spec: FeedSpec) -> pl.DataFrame:
@@ -42,9 +44,9 @@ def quarantine_records(failed: pl.DataFrame, spec: FeedSpec) -> pl.DataFrame:
     source_columns = [name for name in failed.columns if name.startswith(SOURCE_PREFIX)]
     redacted = redacted_source_columns(spec)
     record_fields = [
-        (pl.when(pl.col(name).is_not_null()).then(pl.lit(REDACTED)) if name in redacted else pl.col(name)).alias(
-            name.removeprefix(SOURCE_PREFIX)
-        )
+        (
+            pl.when(pl.col(name).is_not_null()).then(pl.lit(REDACTED)) if name in redacted else pl.col(name)
+        ).alias(name.removeprefix(SOURCE_PREFIX))
         for name in source_columns
     ]
     raw_record = pl.struct(record_fields).struct.json_encode() if record_fields else pl.lit("{}")

@@ -65,7 +65,9 @@ def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, l
             scan_table(storage, staging_table)
             .filter((pl.col("distributor_id") == distributor_id) & pl.col("load_id").is_in(active))
             .join(recency.lazy(), on="load_id", how="left")
-            .sort(["received_at", "_source_name", "load_id", "source_row"], descending=[True, True, True, False])
+            .sort(
+                ["received_at", "_source_name", "load_id", "source_row"], descending=[True, True, True, False]
+            )
             .unique(subset="line_id", keep="first", maintain_order=True)
             .drop("_source_name")
             .sort("load_id", "source_row")

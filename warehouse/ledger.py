@@ -106,7 +106,10 @@ def landed_files_of(storage: WarehouseStorage, distributor_id: str | None = None
     frame = scan_table(storage, "landed_files")
     if distributor_id is not None:
         frame = frame.filter(pl.col("distributor_id") == distributor_id)
-    return [LandedFile.from_row(row) for row in frame.sort("received_at", "source_name").collect().iter_rows(named=True)]
+    return [
+        LandedFile.from_row(row)
+        for row in frame.sort("received_at", "source_name").collect().iter_rows(named=True)
+    ]
 
 
 def write_load(storage: WarehouseStorage, row: LoadRow) -> None:

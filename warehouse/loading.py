@@ -61,7 +61,9 @@ def match_spec(specs: dict[str, FeedSpec], distributor_id: str, source_name: str
 
 
 def describe_no_spec(specs: dict[str, FeedSpec], distributor_id: str, source_name: str) -> str:
-    patterns = [p for spec in specs.values() if spec.distributor_id == distributor_id for p in spec.file_patterns]
+    patterns = [
+        p for spec in specs.values() if spec.distributor_id == distributor_id for p in spec.file_patterns
+    ]
     if not patterns:
         return (
             f"no feed spec for distributor '{distributor_id}': add feeds/{distributor_id}.yaml "
@@ -130,7 +132,9 @@ def _write_records(
 
     storage = context.storage
     period_start = spec.period.period_of(landed.source_name) if spec.period else None
-    raw_records = read_records(storage.local_path(landed.source_file), spec.format, scratch, tolerant=tolerant)
+    raw_records = read_records(
+        storage.local_path(landed.source_file), spec.format, scratch, tolerant=tolerant
+    )
     normalized = normalize_records(raw_records, spec, customer_key_secret=context.customer_key_secret)
     flagged = flag_failures(normalized, RuleContext(spec=spec, as_of=started_at.date()))
     counts = _Counts()
@@ -141,7 +145,9 @@ def _write_records(
     table = f"staging_{spec.dataset}"
     predicate = f"distributor_id = {sql_literal(spec.distributor_id)} AND load_id = {sql_literal(load_id)}"
     replace_rows_streaming(storage, table, conform_batches(frames, table), predicate)
-    quarantined = pl.concat(failed_parts) if failed_parts else pl.DataFrame(schema=TABLE_COLUMNS["quarantine"])
+    quarantined = (
+        pl.concat(failed_parts) if failed_parts else pl.DataFrame(schema=TABLE_COLUMNS["quarantine"])
+    )
     quarantined = quarantined.with_columns(
         pl.lit(load_id).alias("load_id"),
         pl.lit(spec.distributor_id).alias("distributor_id"),
@@ -203,15 +209,23 @@ def load_landed_file(
             context.work_dir.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=f"{row.load_id}-", dir=context.work_dir))
             try:
-                counts = _load_with_fallback(context, spec, landed, row.load_id, started_at, scratch, progress)
-                row.rows_read, row.rows_loaded, row.rows_quarantined = counts.read, counts.loaded, counts.quarantined
+                counts = _load_with_fallback(
+                    context, spec, landed, row.load_id, started_at, scratch, progress
+                )
+                row.rows_read, row.rows_loaded, row.rows_quarantined = (
+                    counts.read,
+                    counts.loaded,
+                    counts.quarantined,
+                )
                 row.status = "loaded"
             except (UnreadableFileError, ValueError, OSError) as error:
                 row.error = f"{landed.source_name}: {error}"
             except Exception as error:  # a reader bug must not stop the other files of the run
                 log.exception("unexpected failure loading %s", landed.source_name)
                 first_line = (str(error).splitlines() or [""])[0][:500]
-                row.error = f"{landed.source_name}: unexpected {type(error).__name__}: {first_line} (see the run log)"
+                row.error = (
+                    f"{landed.source_name}: unexpected {type(error).__name__}: {first_line} (see the run log)"
+                )
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         row.finished_at = datetime.now(UTC)
@@ -229,12 +243,18 @@ def _load_with_fallback(
     progress: Progress | None,
 ) -> _Counts:
     try:
-        return _write_records(context, spec, landed, load_id, started_at, scratch, tolerant=False, progress=progress)
+        return _write_records(
+            context, spec, landed, load_id, started_at, scratch, tolerant=False, progress=progress
+        )
     except Exception as error:
         if spec.format.type != "csv" or not _is_polars_parse_error(error):
             raise
-        log.info("fast CSV parser failed on %s (%s); retrying with the tolerant parser", landed.source_name, error)
-        return _write_records(context, spec, landed, load_id, started_at, scratch, tolerant=True, progress=progress)
+        log.info(
+            "fast CSV parser failed on %s (%s); retrying with the tolerant parser", landed.source_name, error
+        )
+        return _write_records(
+            context, spec, landed, load_id, started_at, scratch, tolerant=True, progress=progress
+        )
 
 
 def write_duplicate_load(

@@ -62,9 +62,13 @@ def test_concurrent_loads_lose_nothing_and_queries_keep_answering(home: Path, tm
 
     connection = connect(storage)
     try:
-        loads = connection.sql("select source_name, status, rows_read, rows_loaded, rows_quarantined from loads").pl()
+        loads = connection.sql(
+            "select source_name, status, rows_read, rows_loaded, rows_quarantined from loads"
+        ).pl()
         staging_uri = storage.table_uri("staging_sellout")
-        staged = connection.sql(f"select count(*) as n, count(distinct line_id) as d from delta_scan('{staging_uri}')").pl()
+        staged = connection.sql(
+            f"select count(*) as n, count(distinct line_id) as d from delta_scan('{staging_uri}')"
+        ).pl()
         lines = connection.sql("select count(*) as n, count(distinct line_id) as d from sellout").pl().row(0)
     finally:
         connection.close()

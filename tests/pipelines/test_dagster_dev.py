@@ -52,7 +52,16 @@ def dagster_dev(home: Path, tmp_path: Path):
     port = _free_port()
     log = (tmp_path / "dagster-dev.log").open("w")
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=REPO_ROOT,
         env={**os.environ},
         stdout=log,
@@ -79,10 +88,15 @@ def dagster_dev(home: Path, tmp_path: Path):
     log.close()
 
 
-def test_ui_shows_graph_and_sensor_and_sensor_loads_a_dropped_file(dagster_dev, home: Path, tmp_path: Path) -> None:
+def test_ui_shows_graph_and_sensor_and_sensor_loads_a_dropped_file(
+    dagster_dev, home: Path, tmp_path: Path
+) -> None:
     port, _, log_path = dagster_dev
     assets = _graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
-    assert {"/".join(node["assetKey"]["path"]) for node in assets} >= {"landing/received_files", "core/sellout"}
+    assert {"/".join(node["assetKey"]["path"]) for node in assets} >= {
+        "landing/received_files",
+        "core/sellout",
+    }
     sensors = _graphql(
         port,
         '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "throughline"})'

@@ -27,7 +27,9 @@ from warehouse.storage import storage_for_home
 class Warehouse:
     """A loaded home folder and helpers to query it."""
 
-    def __init__(self, settings: ThroughlineSettings, truth: SampleTruth, unreadable: dict[str, Path]) -> None:
+    def __init__(
+        self, settings: ThroughlineSettings, truth: SampleTruth, unreadable: dict[str, Path]
+    ) -> None:
         self.settings = settings
         self.truth = truth
         self.unreadable = unreadable
@@ -51,9 +53,14 @@ class Warehouse:
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     home = tmp_path_factory.mktemp("e2e") / "home"
-    saved = {name: os.environ.get(name) for name in ("THROUGHLINE_HOME", "THROUGHLINE_CUSTOMER_KEY_SECRET", "DAGSTER_HOME")}
+    saved = {
+        name: os.environ.get(name)
+        for name in ("THROUGHLINE_HOME", "THROUGHLINE_CUSTOMER_KEY_SECRET", "DAGSTER_HOME")
+    }
     os.environ.update(
-        THROUGHLINE_HOME=str(home), THROUGHLINE_CUSTOMER_KEY_SECRET=TEST_SECRET, DAGSTER_HOME=str(home / "dagster")
+        THROUGHLINE_HOME=str(home),
+        THROUGHLINE_CUSTOMER_KEY_SECRET=TEST_SECRET,
+        DAGSTER_HOME=str(home / "dagster"),
     )
     try:
         settings = ThroughlineSettings.from_env()
@@ -98,7 +105,9 @@ def test_invariant_1_nothing_is_lost(warehouse: Warehouse) -> None:
     staged = warehouse.query(
         "select l.load_id, l.rows_loaded, count(s.line_id) as staged from loads l "
         "left join delta_scan('{}') s using (load_id) where l.dataset = 'sellout' and l.status <> 'rejected' "
-        "group by all having l.rows_loaded <> count(s.line_id)".format(warehouse.storage.table_uri("staging_sellout"))
+        "group by all having l.rows_loaded <> count(s.line_id)".format(
+            warehouse.storage.table_uri("staging_sellout")
+        )
     )
     assert staged.height == 0
     quarantined = warehouse.query(
@@ -142,9 +151,14 @@ def test_sellout_totals_match_truth(warehouse: Warehouse) -> None:
         assert row["lines"] == row["distinct_lines"] == expected.lines, distributor_id
         assert row["quantity"] == expected.quantity, distributor_id
         assert Decimal(str(row["net"])) == expected.net_amount_total, distributor_id
-    per_currency = warehouse.query("select distributor_id, currency, sum(net_amount) as net from sellout group by all")
+    per_currency = warehouse.query(
+        "select distributor_id, currency, sum(net_amount) as net from sellout group by all"
+    )
     for row in per_currency.iter_rows(named=True):
-        assert Decimal(str(row["net"])) == warehouse.truth.sellout[row["distributor_id"]].net_amount_by_currency[row["currency"]]
+        assert (
+            Decimal(str(row["net"]))
+            == warehouse.truth.sellout[row["distributor_id"]].net_amount_by_currency[row["currency"]]
+        )
 
 
 def test_inventory_matches_truth(warehouse: Warehouse) -> None:
@@ -217,7 +231,10 @@ def test_reprocess_gives_the_same_warehouse(warehouse: Warehouse) -> None:
     before = warehouse.query(query)
     loads_before = _loads(warehouse).height
     runs = run_partitions(
-        warehouse.settings, landed_groups(warehouse.settings, None, None, None), channel="folder", report=lambda _: None
+        warehouse.settings,
+        landed_groups(warehouse.settings, None, None, None),
+        channel="folder",
+        report=lambda _: None,
     )
     assert all(run.success for run in runs)
     assert warehouse.query(query).equals(before)

@@ -42,7 +42,9 @@ def test_a_file_launches_one_run_once_it_stops_growing(home: Path) -> None:
         third = _tick(instance, home, second.cursor)
         assert len(third.run_requests) == 1
         request = third.run_requests[0]
-        assert request.partition_key == dg.MultiPartitionKey({"distributor": "northwind_us", "date": "2026-11-02"})
+        assert request.partition_key == dg.MultiPartitionKey(
+            {"distributor": "northwind_us", "date": "2026-11-02"}
+        )
         assert request.run_config["ops"]["landing__received_files"]["config"]["paths"] == [str(report)]
         assert [list(r.partition_keys) for r in third.dynamic_partitions_requests] == [["northwind_us"]]
 

@@ -54,7 +54,9 @@ def test_version_changes_with_content(tmp_path: Path) -> None:
         (("name: Acme US\n", "name: Acme US\nnmae: typo\n"), ["nmae", "Extra inputs are not permitted"]),
     ],
 )
-def test_bad_spec_names_file_field_and_allowed(tmp_path: Path, change: tuple[str, str], expected: list[str]) -> None:
+def test_bad_spec_names_file_field_and_allowed(
+    tmp_path: Path, change: tuple[str, str], expected: list[str]
+) -> None:
     path = _write(tmp_path, "bad.yaml", MINIMAL.replace(*change))
     with pytest.raises(FeedSpecError) as raised:
         load_feed_spec(path)

@@ -83,7 +83,9 @@ def _raw_records() -> pl.LazyFrame:
         row = {**GOOD, "source_row": index, "_read_error": None}
         row.update(changes)
         rows.append(row)
-    return pl.LazyFrame(rows, schema={**dict.fromkeys(GOOD, pl.String), "source_row": pl.Int64, "_read_error": pl.String})
+    return pl.LazyFrame(
+        rows, schema={**dict.fromkeys(GOOD, pl.String), "source_row": pl.Int64, "_read_error": pl.String}
+    )
 
 
 @pytest.fixture
@@ -128,7 +130,8 @@ def test_pandera_schema_agrees_with_stream(flagged: pl.DataFrame) -> None:
         schema.validate(flagged, lazy=True)
     failures = raised.value.failure_cases
     by_pandera = {
-        rule.name: set(failures.filter(pl.col("check") == rule.name)["index"].to_list()) for rule in rules_for(context)
+        rule.name: set(failures.filter(pl.col("check") == rule.name)["index"].to_list())
+        for rule in rules_for(context)
     }
     by_stream = {
         rule.name: set(flagged.with_row_index().filter(~rule.passes(context))["index"].to_list())
