@@ -213,7 +213,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     valid = flagged.filter(pl.col(RULE_COLUMN).is_null()).select(
         "source_row", *[c for c in canonical if c != "source_row"]
     )
-    failed = quarantine_records(flagged.filter(pl.col(RULE_COLUMN).is_not_null()), spec)
+    failed = quarantine_records(flagged.filter(pl.col(RULE_COLUMN).is_not_null()), context)
     write_frame(valid, args.format)
     if failed.height:
         _err(f"{failed.height} of {flagged.height} record(s) would be quarantined:")

@@ -20,16 +20,24 @@ REDACTED = "<redacted>"
 
 
 def flag_failures(normalized: pl.LazyFrame, context: RuleContext) -> pl.LazyFrame:
-    """Add `_rule` and `_message`: the first rule (in registry order) each record fails, or nulls."""
-    rules = rules_for(context)
+    """Add `_rule`: the first rule (in registry order) each record fails, or null when it passes all.
+
+    Only the rule name is computed over the stream; messages are built for failed records alone
+    (`describe_failures`), since most records pass.
+    """
     rule_name: pl.Expr = pl.lit(None, dtype=pl.String)
-    message: pl.Expr = pl.lit(None, dtype=pl.String)
     # Built from the last rule to the first so the first failing rule wins.
-    for rule in reversed(rules):
-        failed = ~rule.passes(context)
-        rule_name = pl.when(failed).then(pl.lit(rule.name)).otherwise(rule_name)
-        message = pl.when(failed).then(rule.message(context)).otherwise(message)
-    return normalized.with_columns(rule_name.alias(RULE_COLUMN), message.alias(MESSAGE_COLUMN))
+    for rule in reversed(rules_for(context)):
+        rule_name = pl.when(~rule.passes(context)).then(pl.lit(rule.name)).otherwise(rule_name)
+    return normalized.with_columns(rule_name.alias(RULE_COLUMN))
+
+
+def describe_failures(failed: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+    """Add `_message` to flagged records: what the failed rule found and what a person should fix."""
+    message: pl.Expr = pl.lit(None, dtype=pl.String)
+    for rule in rules_for(context):
+        message = pl.when(pl.col(RULE_COLUMN) == rule.name).then(rule.message(context)).otherwise(message)
+    return failed.with_columns(message.alias(MESSAGE_COLUMN))
 
 
 def redacted_source_columns(spec: FeedSpec) -> set[str]:
@@ -39,8 +47,10 @@ def redacted_source_columns(spec: FeedSpec) -> set[str]:
     }
 
 
-def quarantine_records(failed: pl.DataFrame, spec: FeedSpec) -> pl.DataFrame:
+def quarantine_records(failed: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
     """Failed records -> load-independent quarantine columns (source_row, raw_record, rule, message)."""
+    spec = context.spec
+    failed = describe_failures(failed, context)
     source_columns = [name for name in failed.columns if name.startswith(SOURCE_PREFIX)]
     redacted = redacted_source_columns(spec)
     record_fields = [

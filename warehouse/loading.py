@@ -77,7 +77,7 @@ def describe_no_spec(specs: dict[str, FeedSpec], distributor_id: str, source_nam
 
 def _staging_frames(
     flagged: pl.LazyFrame,
-    spec: FeedSpec,
+    rule_context: RuleContext,
     landed: LandedFile,
     load_id: str,
     period_start: date | None,
@@ -86,6 +86,7 @@ def _staging_frames(
     failed_parts: list[pl.DataFrame],
     progress: Progress | None,
 ) -> Iterator[pl.DataFrame]:
+    spec = rule_context.spec
     table = f"staging_{spec.dataset}"
     lineage = {
         "distributor_id": pl.lit(spec.distributor_id),
@@ -107,7 +108,7 @@ def _staging_frames(
         counts.read += batch.height
         failed = batch.filter(failed_mask)
         if failed.height:
-            failed_parts.append(quarantine_records(failed, spec))
+            failed_parts.append(quarantine_records(failed, rule_context))
             counts.quarantined += failed.height
         valid = batch.filter(~failed_mask)
         counts.loaded += valid.height
@@ -136,11 +137,12 @@ def _write_records(
         storage.local_path(landed.source_file), spec.format, scratch, tolerant=tolerant
     )
     normalized = normalize_records(raw_records, spec, customer_key_secret=context.customer_key_secret)
-    flagged = flag_failures(normalized, RuleContext(spec=spec, as_of=started_at.date()))
+    rule_context = RuleContext(spec=spec, as_of=started_at.date())
+    flagged = flag_failures(normalized, rule_context)
     counts = _Counts()
     failed_parts: list[pl.DataFrame] = []
     frames = _staging_frames(
-        flagged, spec, landed, load_id, period_start, started_at, counts, failed_parts, progress
+        flagged, rule_context, landed, load_id, period_start, started_at, counts, failed_parts, progress
     )
     table = f"staging_{spec.dataset}"
     predicate = f"distributor_id = {sql_literal(spec.distributor_id)} AND load_id = {sql_literal(load_id)}"

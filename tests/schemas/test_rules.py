@@ -12,7 +12,7 @@ from schemas.feed_spec import FeedSpec
 from schemas.rules import RULE_NAMES, RuleContext, rules_for
 from schemas.tables import validation_schema
 from transforms.normalize import normalize_records
-from transforms.validate import RULE_COLUMN, flag_failures
+from transforms.validate import RULE_COLUMN, describe_failures, flag_failures
 
 SPEC = FeedSpec.model_validate(
     {
@@ -91,7 +91,8 @@ def _raw_records() -> pl.LazyFrame:
 @pytest.fixture
 def flagged() -> pl.DataFrame:
     normalized = normalize_records(_raw_records(), SPEC, customer_key_secret="k" * 32)
-    return flag_failures(normalized, RuleContext(SPEC, date(2026, 11, 16))).collect()
+    context = RuleContext(SPEC, date(2026, 11, 16))
+    return describe_failures(flag_failures(normalized, context).collect(), context)
 
 
 def test_each_rule_fires_on_its_record(flagged: pl.DataFrame) -> None:
