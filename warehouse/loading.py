@@ -12,7 +12,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -172,6 +172,31 @@ def _is_polars_parse_error(error: BaseException) -> bool:
     return False
 
 
+def _new_row(landed: LandedFile, distributor_id: str, started_at: datetime) -> LoadRow:
+    """A `loads` row for a landed file with nothing read yet; callers replace what they know."""
+    return LoadRow(
+        load_id="",
+        distributor_id=distributor_id,
+        feed_id=None,
+        dataset=None,
+        channel=landed.channel,
+        source_name=landed.source_name,
+        source_file=landed.source_file,
+        sha256=landed.sha256,
+        bytes=landed.bytes,
+        spec_version=None,
+        period_start=None,
+        rows_read=0,
+        rows_loaded=0,
+        rows_quarantined=0,
+        status="",
+        error=None,
+        received_at=landed.received_at,
+        started_at=started_at,
+        finished_at=started_at,
+    )
+
+
 def load_landed_file(
     context: LoadContext,
     landed: LandedFile,
@@ -183,26 +208,14 @@ def load_landed_file(
     """Load one landed file for its distributor and write its `loads` row; never raises for bad input."""
     started_at = datetime.now(UTC)
     distributor_id = spec.distributor_id if spec else landed.distributor_id
-    row = LoadRow(
+    row = replace(
+        _new_row(landed, distributor_id, started_at),
         load_id=load_id_for(distributor_id, landed.sha256),
-        distributor_id=distributor_id,
         feed_id=spec.id if spec else None,
         dataset=spec.dataset if spec else None,
-        channel=landed.channel,
-        source_name=landed.source_name,
-        source_file=landed.source_file,
-        sha256=landed.sha256,
-        bytes=landed.bytes,
         spec_version=spec.version if spec else None,
         period_start=spec.period.period_of(landed.source_name) if spec and spec.period else None,
-        rows_read=0,
-        rows_loaded=0,
-        rows_quarantined=0,
         status="rejected",
-        error=None,
-        received_at=landed.received_at,
-        started_at=started_at,
-        finished_at=started_at,
     )
     with distributor_lock(context.lock_dir, distributor_id):
         if spec is None:
@@ -270,27 +283,14 @@ def write_duplicate_load(
     """Record identical bytes received again: a `duplicate` row, nothing else changes."""
     from warehouse.ledger import duplicate_load_id
 
-    now = datetime.now(UTC)
-    row = LoadRow(
+    row = replace(
+        _new_row(landed, distributor_id, datetime.now(UTC)),
         load_id=duplicate_load_id(distributor_id, landed.sha256, received_at),
-        distributor_id=distributor_id,
-        feed_id=None,
-        dataset=None,
         channel=channel,
         source_name=source_name,
-        source_file=landed.source_file,
-        sha256=landed.sha256,
-        bytes=landed.bytes,
-        spec_version=None,
-        period_start=None,
-        rows_read=0,
-        rows_loaded=0,
-        rows_quarantined=0,
         status="duplicate",
         error=f"identical bytes were already received as '{landed.source_name}' at {landed.received_at:%Y-%m-%d %H:%M:%S}",
         received_at=received_at,
-        started_at=now,
-        finished_at=now,
     )
     write_load(context.storage, row)
     return row
