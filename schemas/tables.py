@@ -157,6 +157,7 @@ def validation_schema(context: RuleContext) -> pa.DataFrameSchema:
     the two in agreement.
     """
     checks = [
-        pa.Check(_frame_check(rule.passes(context)), name=rule.name, error=rule.name) for rule in rules_for(context)
+        pa.Check(_frame_check(rule.passes(context)), name=rule.name, error=rule.name)
+        for rule in rules_for(context)
     ]
     return pa.DataFrameSchema(checks=checks, name=f"{context.spec.id} records")
