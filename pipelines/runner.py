@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+from filelock import FileLock
 
 from pipelines.assets import LOAD_ASSETS
 from pipelines.partitions import distributor_partitions, partition_key, report_date_of
@@ -43,7 +44,12 @@ def dagster_instance(settings: ThroughlineSettings) -> dg.DagsterInstance:
     if not target.exists() and INSTANCE_CONFIG.exists():
         shutil.copyfile(INSTANCE_CONFIG, target)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return dg.DagsterInstance.get()
+    # Several CLI processes may start on a new instance at once; its SQLite schema is created on
+    # first use, and two creators race ("table already exists"). One at a time, then.
+    with FileLock(str(settings.dagster_home / ".instance.lock"), timeout=300):
+        instance = dg.DagsterInstance.get()
+        instance.get_dynamic_partitions(distributor_partitions.name)
+    return instance
 
 
 @dataclass(frozen=True)
