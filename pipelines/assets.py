@@ -15,7 +15,7 @@ from connectors.folder import move_rejected, remove_received
 from pipelines.checks import LOAD_CHECK_SPECS, load_check_results, markdown_table
 from pipelines.partitions import load_partitions, report_date_of, split_partition_key
 from pipelines.resources import ThroughlineResource
-from warehouse.catalog import build_catalog
+from warehouse.catalog import ensure_catalog
 from warehouse.core import rebuild_core
 from warehouse.ledger import LandedFile, landed_files_of
 from warehouse.loading import describe_no_spec, load_landed_file, match_spec
@@ -144,12 +144,12 @@ def staged_loads(
     """Read, normalize and validate each received file; one bad file never stops the others."""
     load_context = throughline.load_context()
     specs = throughline.feed_specs()
+    distributor_id, _ = split_partition_key(context)
     rows = []
     for receipt in receipts:
         if receipt.is_duplicate:
             continue
         landed: LandedFile = receipt.landed
-        distributor_id, _ = split_partition_key(context)
         spec = match_spec(specs, distributor_id, receipt.source_name)
         reason = "" if spec else describe_no_spec(specs, distributor_id, receipt.source_name)
         context.log.info(
@@ -212,7 +212,7 @@ def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, dataset: str):
         load_context = throughline.load_context()
         ensure_tables(load_context.storage)
         rebuilt = rebuild_core(load_context.storage, dataset, distributor_id, load_context.lock_dir)
-        build_catalog(load_context.storage, throughline.settings.catalog_path)
+        ensure_catalog(load_context.storage, throughline.settings.catalog_path)
         if rebuilt.superseded_loads:
             context.log.info(f"superseded by later reports: {', '.join(rebuilt.superseded_loads)}")
         return dg.MaterializeResult(

@@ -34,6 +34,16 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _warehouse(settings: ThroughlineSettings):
+    """The home's warehouse storage, with every table present (empty on a new home)."""
+    from warehouse.storage import storage_for_home
+    from warehouse.tables import ensure_tables
+
+    storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
+    ensure_tables(storage)
+    return storage
+
+
 def _settings() -> ThroughlineSettings:
     settings = ThroughlineSettings.from_env()
     settings.ensure_layout()
@@ -81,9 +91,8 @@ def _require_secret() -> None:
 
 def _summary(settings: ThroughlineSettings, load_ids: list[str] | None = None) -> pl.DataFrame:
     from warehouse.ledger import read_loads
-    from warehouse.storage import storage_for_home
 
-    loads = read_loads(storage_for_home(settings.landing_dir, settings.warehouse_dir))
+    loads = read_loads(_warehouse(settings))
     if load_ids is not None:
         loads = loads.filter(pl.col("load_id").is_in(load_ids))
     return (
@@ -139,9 +148,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _err(problem)
     runs = run_partitions(settings, groups, channel="cli")
     from warehouse.ledger import read_loads
-    from warehouse.storage import storage_for_home
 
-    loads = read_loads(storage_for_home(settings.landing_dir, settings.warehouse_dir))
+    loads = read_loads(_warehouse(settings))
     names = [Path(p).name for p in args.paths]
     recent = (
         loads.filter(pl.col("source_name").is_in(names))
@@ -228,12 +236,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
     from warehouse.catalog import connect
-    from warehouse.storage import storage_for_home
-    from warehouse.tables import ensure_tables
 
-    settings = _settings()
-    storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
-    ensure_tables(storage)
+    storage = _warehouse(_settings())
     connection = connect(storage)
     try:
         statement = connection.sql(args.sql)
@@ -290,12 +294,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from warehouse.ledger import read_loads
-    from warehouse.storage import storage_for_home
-    from warehouse.tables import ensure_tables
 
-    settings = _settings()
-    storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
-    ensure_tables(storage)
+    storage = _warehouse(_settings())
     loads = read_loads(storage).sort("started_at", descending=True).head(args.limit)
     write_frame(
         loads.select(

@@ -8,6 +8,7 @@ so queries never wait on, or block, a running load.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -25,6 +26,8 @@ VIEW_TABLES: dict[str, str] = {
     "loads": "loads",
     "quarantine": "quarantine",
 }
+CATALOG_INFO = "catalog_info"
+"""A one-row table in the catalog file: the fingerprint of its view definitions and when it was built."""
 HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {"sellout": ("received_at",), "inventory": ("received_at",)}
 
 
@@ -70,11 +73,42 @@ def build_catalog(storage: WarehouseStorage, catalog_path: Path) -> Path:
     try:
         load_delta_extension(connection)
         create_views(connection, storage)
+        connection.execute(
+            f"CREATE TABLE {CATALOG_INFO} AS SELECT ? AS fingerprint, now() AS built_at",
+            [_fingerprint(storage)],
+        )
         connection.execute("CHECKPOINT")
     finally:
         connection.close()
     partial.replace(catalog_path)
     return catalog_path
+
+
+def _fingerprint(storage: WarehouseStorage) -> str:
+    """Identifies the view definitions this version writes (they name absolute table paths)."""
+    return hashlib.sha256("\n".join(view_sql(storage, view) for view in VIEW_TABLES).encode()).hexdigest()
+
+
+def _catalog_is_current(storage: WarehouseStorage, catalog_path: Path) -> bool:
+    """True when the catalog file was built with exactly the views this version would write."""
+    if not catalog_path.exists():
+        return False
+    try:
+        connection = duckdb.connect(str(catalog_path), read_only=True)
+        try:
+            found = connection.execute(f"SELECT fingerprint FROM {CATALOG_INFO}").fetchone()
+        finally:
+            connection.close()
+    except duckdb.Error:
+        return False
+    return found is not None and found[0] == _fingerprint(storage)
+
+
+def ensure_catalog(storage: WarehouseStorage, catalog_path: Path) -> Path:
+    """Build the catalog only when it is missing or its views differ from this version's."""
+    if _catalog_is_current(storage, catalog_path):
+        return catalog_path
+    return build_catalog(storage, catalog_path)
 
 
 def connect(storage: WarehouseStorage) -> duckdb.DuckDBPyConnection:

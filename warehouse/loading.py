@@ -22,11 +22,17 @@ from schemas.feed_spec import FeedSpec
 from schemas.rules import RuleContext
 from schemas.tables import TABLE_COLUMNS, TIMESTAMP
 from transforms.normalize import normalize_records
-from transforms.readers import UnreadableFileError, read_records
+from transforms.readers import POLARS_READ_ERRORS, UnreadableFileError, read_records
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
-from warehouse.ledger import LandedFile, LoadRow, load_id_for, write_load
+from warehouse.ledger import LandedFile, LoadRow, duplicate_load_id, load_id_for, write_load
 from warehouse.storage import WarehouseStorage
-from warehouse.tables import distributor_lock, replace_rows, replace_rows_streaming, sql_literal
+from warehouse.tables import (
+    conform_batches,
+    distributor_lock,
+    replace_rows,
+    replace_rows_streaming,
+    sql_literal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +128,14 @@ def _write_records(
     context: LoadContext,
     spec: FeedSpec,
     landed: LandedFile,
-    load_id: str,
-    started_at: datetime,
+    row: LoadRow,
     scratch: Path,
     *,
     tolerant: bool,
     progress: Progress | None,
 ) -> _Counts:
-    from warehouse.tables import conform_batches
-
     storage = context.storage
-    period_start = spec.period.period_of(landed.source_name) if spec.period else None
+    load_id, started_at = row.load_id, row.started_at
     raw_records = read_records(
         storage.local_path(landed.source_file), spec.format, scratch, tolerant=tolerant
     )
@@ -142,7 +145,7 @@ def _write_records(
     counts = _Counts()
     failed_parts: list[pl.DataFrame] = []
     frames = _staging_frames(
-        flagged, rule_context, landed, load_id, period_start, started_at, counts, failed_parts, progress
+        flagged, rule_context, landed, load_id, row.period_start, started_at, counts, failed_parts, progress
     )
     table = f"staging_{spec.dataset}"
     predicate = f"distributor_id = {sql_literal(spec.distributor_id)} AND load_id = {sql_literal(load_id)}"
@@ -162,8 +165,6 @@ def _write_records(
 
 
 def _is_polars_parse_error(error: BaseException) -> bool:
-    from transforms.readers import POLARS_READ_ERRORS
-
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, POLARS_READ_ERRORS):
@@ -224,9 +225,7 @@ def load_landed_file(
             context.work_dir.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=f"{row.load_id}-", dir=context.work_dir))
             try:
-                counts = _load_with_fallback(
-                    context, spec, landed, row.load_id, started_at, scratch, progress
-                )
+                counts = _load_with_fallback(context, spec, landed, row, scratch, progress)
                 row.rows_read, row.rows_loaded, row.rows_quarantined = (
                     counts.read,
                     counts.loaded,
@@ -252,24 +251,19 @@ def _load_with_fallback(
     context: LoadContext,
     spec: FeedSpec,
     landed: LandedFile,
-    load_id: str,
-    started_at: datetime,
+    row: LoadRow,
     scratch: Path,
     progress: Progress | None,
 ) -> _Counts:
     try:
-        return _write_records(
-            context, spec, landed, load_id, started_at, scratch, tolerant=False, progress=progress
-        )
+        return _write_records(context, spec, landed, row, scratch, tolerant=False, progress=progress)
     except Exception as error:
         if spec.format.type != "csv" or not _is_polars_parse_error(error):
             raise
         log.info(
             "fast CSV parser failed on %s (%s); retrying with the tolerant parser", landed.source_name, error
         )
-        return _write_records(
-            context, spec, landed, load_id, started_at, scratch, tolerant=True, progress=progress
-        )
+        return _write_records(context, spec, landed, row, scratch, tolerant=True, progress=progress)
 
 
 def write_duplicate_load(
@@ -281,8 +275,6 @@ def write_duplicate_load(
     channel: str,
 ) -> LoadRow:
     """Record identical bytes received again: a `duplicate` row, nothing else changes."""
-    from warehouse.ledger import duplicate_load_id
-
     row = replace(
         _new_row(landed, distributor_id, datetime.now(UTC)),
         load_id=duplicate_load_id(distributor_id, landed.sha256, received_at),
