@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from filelock import FileLock
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -31,6 +31,7 @@ PARTITION_COLUMNS: dict[str, list[str]] = {
     "inventory": ["distributor_id"],
 }
 COMMIT_RETRIES = 20
+STREAMING_ROW_GROUP_ROWS = 131_072
 LOCK_TIMEOUT_SECONDS = 1800
 
 _commit_retry = retry(
@@ -120,6 +121,8 @@ def replace_rows_streaming(
         partition_by=PARTITION_COLUMNS.get(table),
         storage_options=storage.storage_options,
         commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+        # Smaller row groups than the writer's default (1M rows) bound what it buffers per file.
+        writer_properties=WriterProperties(max_row_group_size=STREAMING_ROW_GROUP_ROWS),
     )
 
 
