@@ -38,7 +38,8 @@ class InboxFile:
 
 
 def _visible(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(IGNORED_PREFIXES)
+    # A symbolic link is never followed: its target may be anything on the machine.
+    return not path.is_symlink() and path.is_file() and not path.name.startswith(IGNORED_PREFIXES)
 
 
 def list_inbox(inbox_dir: Path) -> list[InboxFile]:
@@ -47,7 +48,9 @@ def list_inbox(inbox_dir: Path) -> list[InboxFile]:
     if not inbox_dir.is_dir():
         return found
     for folder in sorted(
-        p for p in inbox_dir.iterdir() if p.is_dir() and not p.name.startswith(IGNORED_PREFIXES)
+        p
+        for p in inbox_dir.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(IGNORED_PREFIXES)
     ):
         for path in sorted(p for p in folder.iterdir() if _visible(p)):
             try:

@@ -1,26 +1,26 @@
 """Assets: landing -> staging -> core, one partition (distributor x report date) per run.
 
-Each asset is a thin call into the libraries: `warehouse.receiving` lands files, `warehouse.loading`
-reads, validates and writes staging and quarantine, `warehouse.core` rebuilds the core tables, and
-`warehouse.catalog` refreshes the DuckDB views. The asset checks of a load live in `checks.py`.
+Each asset is a thin call into the `ingest` use cases: `received_files` lands files and registers
+them in the ledger, `staged_loads` loads them (and any load a crashed run left unfinished),
+`core_*` completes core and refreshes the catalog. Between assets only ledger keys travel (the
+files' SHA-256, where they came from): never objects.
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from connectors.folder import move_rejected, remove_received
+from ingest.complete import complete_core
+from ingest.plan import landed_in_range
+from ingest.receive import receive_file
+from ingest.route import printable
+from ingest.run import FileOutcome, RunReport, finish_interrupted, load_one, prepare, settle_inbox_files
 from pipelines.checks import LOAD_CHECK_SPECS, load_check_results, markdown_table
-from pipelines.partitions import load_partitions, report_date_of, split_partition_key
+from pipelines.partitions import load_partitions, split_partition_key
 from pipelines.resources import ThroughlineResource
 from warehouse.catalog import ensure_catalog
-from warehouse.core import rebuild_core
-from warehouse.ledger import LandedFile, landed_files_of
-from warehouse.loading import describe_no_spec, load_landed_file, match_spec
-from warehouse.receiving import Receipt, receive_file
-from warehouse.tables import ensure_tables
+from warehouse.ledger import find_landed
 
 RECEIVED_FILES = dg.AssetKey(["landing", "received_files"])
 STAGING_SELLOUT = dg.AssetKey(["staging", "sellout"])
@@ -46,65 +46,34 @@ class ReceiveConfig(dg.Config):
 )
 def received_files(
     context: dg.AssetExecutionContext, config: ReceiveConfig, throughline: ThroughlineResource
-) -> dg.Output[list[Receipt]]:
+) -> dg.Output[list[dict[str, str]]]:
     distributor_id, report_date = split_partition_key(context)
-    load_context = throughline.load_context()
-    throughline.settings.ensure_layout()
-    ensure_tables(load_context.storage)
-    receipts: list[Receipt] = []
+    ingest = throughline.ingest_context(context.log)
+    prepare(ingest)
+    keys: list[dict[str, str]] = []
+    duplicates = 0
     if config.paths:
         for raw_path in config.paths:
             path = Path(raw_path)
-            if not path.exists():
-                context.log.warning(f"{path} is gone (already received by another run?); skipping it")
+            if not path.is_file() or path.is_symlink():
+                context.log.warning(f"{printable(raw_path)} is gone or not a regular file; skipping it")
                 continue
-            received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-            receipt = receive_file(
-                load_context,
-                path,
-                distributor_id=distributor_id,
-                channel=config.channel,
-                received_at=received_at,
-            )
-            if receipt.is_duplicate:
-                context.log.info(f"{path.name}: identical bytes already received; recorded as duplicate")
+            receipt = receive_file(ingest, path, distributor_id=distributor_id, channel=config.channel)
+            if receipt.duplicate_row is not None:
+                duplicates += 1
+                context.log.info(f"{printable(path.name)}: identical bytes already received; duplicate")
                 if config.channel == "folder":
-                    remove_received(path)
-            receipts.append(receipt)
-    else:
-        specs = throughline.feed_specs()
-        for landed in landed_files_of(load_context.storage, distributor_id):
-            spec = match_spec(specs, distributor_id, landed.source_name)
-            if report_date_of(spec, landed.source_name, landed.received_at) == report_date:
-                receipts.append(
-                    Receipt(
-                        landed,
-                        landed.source_name,
-                        is_duplicate=False,
-                        origin_path=None,
-                        channel=landed.channel,
+                    settle_inbox_files(
+                        RunReport(outcomes=[FileOutcome(path, "folder", receipt.duplicate_row)]),
+                        ingest.settings.rejected_dir,
                     )
-                )
-        context.log.info(f"re-loading {len(receipts)} landed file(s) of {distributor_id} for {report_date}")
-    return dg.Output(
-        receipts,
-        metadata={
-            "files": len(receipts),
-            "duplicates": sum(r.is_duplicate for r in receipts),
-            "names": dg.MetadataValue.json([r.source_name for r in receipts]),
-        },
-    )
-
-
-def _settle_origin(receipt: Receipt, status: str, error: str | None, rejected_dir: Path) -> None:
-    """An inbox file leaves the inbox once its load is recorded: removed, or moved aside if rejected."""
-    if receipt.origin_path is None or receipt.channel != "folder":
-        return
-    origin = Path(receipt.origin_path)
-    if status == "rejected":
-        move_rejected(origin, rejected_dir, receipt.landed.distributor_id, error or "rejected")
+                continue
+            keys.append({"sha256": receipt.landed.sha256, "origin": str(path), "channel": config.channel})
     else:
-        remove_received(origin)
+        chosen = landed_in_range(ingest, distributor_id, report_date, report_date)
+        keys = [{"sha256": landed.sha256, "origin": "", "channel": landed.channel} for landed in chosen]
+        context.log.info(f"re-loading {len(keys)} landed file(s) of {distributor_id} for {report_date}")
+    return dg.Output(keys, metadata={"files": len(keys), "duplicates": duplicates})
 
 
 @dg.multi_asset(
@@ -136,65 +105,65 @@ def _settle_origin(receipt: Receipt, status: str, error: str | None, rejected_di
     ],
     check_specs=LOAD_CHECK_SPECS,
     partitions_def=load_partitions,
-    ins={"receipts": dg.AssetIn(RECEIVED_FILES)},
+    ins={"received": dg.AssetIn(RECEIVED_FILES)},
 )
 def staged_loads(
-    context: dg.AssetExecutionContext, throughline: ThroughlineResource, receipts: list[Receipt]
+    context: dg.AssetExecutionContext, throughline: ThroughlineResource, received: list[dict[str, str]]
 ):
     """Read, normalize and validate each received file; one bad file never stops the others."""
-    load_context = throughline.load_context()
-    specs = throughline.feed_specs()
+    ingest = throughline.ingest_context(context.log)
     distributor_id, _ = split_partition_key(context)
-    rows = []
-    for receipt in receipts:
-        if receipt.is_duplicate:
+    report = RunReport()
+    for key in received:
+        landed = find_landed(ingest.storage, distributor_id, key["sha256"])
+        if landed is None:
+            context.log.error(f"{key['sha256']} is not in the ledger of {distributor_id}; was it received?")
             continue
-        landed: LandedFile = receipt.landed
-        spec = match_spec(specs, distributor_id, receipt.source_name)
-        reason = "" if spec else describe_no_spec(specs, distributor_id, receipt.source_name)
-        context.log.info(
-            f"loading {receipt.source_name} ({landed.bytes:,} bytes) with spec {spec.id if spec else '-'}"
-        )
-        row = load_landed_file(
-            load_context,
-            landed,
-            spec,
-            no_spec_reason=reason,
-            progress=lambda n, name=receipt.source_name: context.log.debug(f"{name}: {n:,} records read"),
-        )
+        row = load_one(ingest, landed)
         if row.status == "rejected":
-            context.log.error(f"{receipt.source_name} rejected: {row.error}")
+            context.log.error(f"{printable(row.source_name)} rejected: {row.error}")
         else:
             context.log.info(
-                f"{receipt.source_name}: read {row.rows_read}, loaded {row.rows_loaded}, quarantined {row.rows_quarantined}"
+                f"{printable(row.source_name)}: read {row.rows_read}, loaded {row.rows_loaded}, quarantined {row.rows_quarantined}, skipped {row.rows_skipped}"
             )
-        _settle_origin(receipt, row.status, row.error, throughline.settings.rejected_dir)
-        rows.append(row)
-    loads = pl.DataFrame([r.__dict__ for r in rows]) if rows else pl.DataFrame()
-    preview = (
-        loads.select("source_name", "status", "rows_read", "rows_loaded", "rows_quarantined", "error")
-        if rows
-        else loads
+        report.outcomes.append(
+            FileOutcome(Path(key["origin"]) if key["origin"] else None, key["channel"], row)
+        )
+    report.resumed = finish_interrupted(ingest, {o.load.load_id for o in report.outcomes})
+    settle_inbox_files(report, ingest.settings.rejected_dir)
+    rows = [o.load for o in report.outcomes] + report.resumed
+    preview = pl.DataFrame(
+        [
+            {
+                "source_name": r.source_name,
+                "status": r.status,
+                "rows_read": r.rows_read,
+                "rows_loaded": r.rows_loaded,
+                "rows_quarantined": r.rows_quarantined,
+                "error": r.error,
+            }
+            for r in rows
+        ]
     )
-    for key, dataset in ((STAGING_SELLOUT, "sellout"), (STAGING_INVENTORY, "inventory")):
-        mine = [r for r in rows if r.dataset == dataset and r.status == "loaded"]
+    for asset_key, dataset in ((STAGING_SELLOUT, "sellout"), (STAGING_INVENTORY, "inventory")):
+        mine = [r for r in rows if r.dataset == dataset and r.status != "rejected"]
         yield dg.MaterializeResult(
-            asset_key=key,
+            asset_key=asset_key,
             metadata={"loads": len(mine), "dagster/row_count": sum(r.rows_loaded for r in mine)},
         )
     yield dg.MaterializeResult(
-        asset_key=STAGING_QUARANTINE,
-        metadata={"dagster/row_count": sum(r.rows_quarantined for r in rows)},
+        asset_key=STAGING_QUARANTINE, metadata={"dagster/row_count": sum(r.rows_quarantined for r in rows)}
     )
     yield dg.MaterializeResult(
         asset_key=LOADS,
         metadata={
             "files": len(rows),
             "rejected": sum(r.status == "rejected" for r in rows),
+            "load_ids": dg.MetadataValue.json([r.load_id for r in rows]),
             "preview": dg.MetadataValue.md(markdown_table(preview) if rows else "(no files)"),
         },
     )
-    yield from load_check_results(load_context.storage, rows)
+    yield from load_check_results(ingest.storage, rows)
 
 
 def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, dataset: str):
@@ -208,18 +177,21 @@ def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, dataset: str):
     def core_table(
         context: dg.AssetExecutionContext, throughline: ThroughlineResource
     ) -> dg.MaterializeResult:
-        distributor_id, _ = split_partition_key(context)
-        load_context = throughline.load_context()
-        ensure_tables(load_context.storage)
-        rebuilt = rebuild_core(load_context.storage, dataset, distributor_id, load_context.lock_dir)
-        ensure_catalog(load_context.storage, throughline.settings.catalog_path)
-        if rebuilt.superseded_loads:
-            context.log.info(f"superseded by later reports: {', '.join(rebuilt.superseded_loads)}")
+        ingest = throughline.ingest_context(context.log)
+        prepare(ingest)
+        rebuilds, holds = complete_core(ingest, dataset=dataset)
+        ensure_catalog(ingest.storage, ingest.settings.catalog_path)
+        for hold in holds:
+            context.log.warning(f"{printable(hold.source_name)}: {hold.warning}")
+        mine = [r for r in rebuilds if r.dataset == dataset]
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rebuilt.rows,
-                "active_loads": len(rebuilt.active_loads),
-                "superseded_loads": dg.MetadataValue.json(rebuilt.superseded_loads),
+                "dagster/row_count": sum(r.rows for r in mine),
+                "distributors_rebuilt": dg.MetadataValue.json(sorted(r.distributor_id for r in mine)),
+                "superseded_loads": dg.MetadataValue.json(
+                    sorted(x for r in mine for x in r.superseded_loads)
+                ),
+                "held_loads": dg.MetadataValue.json([h.load_id for h in holds]),
             }
         )
 

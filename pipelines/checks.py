@@ -51,7 +51,7 @@ def markdown_table(frame: pl.DataFrame) -> str:
 
 
 def _recount(storage: WarehouseStorage, rows: list[LoadRow]) -> pl.DataFrame:
-    loaded = [r for r in rows if r.status in ("loaded", "superseded")]
+    loaded = [r for r in rows if r.status not in ("rejected", "duplicate")]
     load_ids = [r.load_id for r in loaded]
     staged = pl.concat(
         [

@@ -1,7 +1,8 @@
-"""Resources: dependency injection only. Asset logic lives in `pipelines/assets.py` and the libraries.
+"""Resources: dependency injection only. `ThroughlineResource` resolves the home folder, the feed
+specs and the end-customer key when a run starts and hands the ingest use cases their context.
 
-`ThroughlineResource` resolves the home folder and the end-customer HMAC secret at launch; the
-secret comes from an environment variable through `dg.EnvVar`, so it never appears in run config.
+Keep asset logic out of this module. The key is never in run config: it is resolved at launch
+from THROUGHLINE_CUSTOMER_KEY_SECRET (or a demo home's key file), the same way the CLI does.
 """
 
 from __future__ import annotations
@@ -10,17 +11,30 @@ from pathlib import Path
 
 import dagster as dg
 
-from schemas.feed_spec import FeedSpec, load_feed_specs
-from schemas.settings import CUSTOMER_KEY_SECRET_ENV, ThroughlineSettings
-from warehouse.loading import LoadContext
-from warehouse.storage import WarehouseStorage, storage_for_home
+from ingest.context import IngestContext, Progress
+from schemas.settings import ThroughlineSettings, resolve_customer_key
+
+
+class DagsterLogProgress(Progress):
+    """Progress of a run, as Dagster log lines (records at debug level)."""
+
+    def __init__(self, log) -> None:
+        self.log = log
+
+    def file_started(self, name: str, size: int) -> None:
+        self.log.info(f"loading {name!r} ({size:,} bytes)")
+
+    def records(self, name: str, count: int) -> None:
+        self.log.debug(f"{name!r}: {count:,} records read")
+
+    def message(self, text: str) -> None:
+        self.log.info(text)
 
 
 class ThroughlineResource(dg.ConfigurableResource):
-    """The Throughline home folder (THROUGHLINE_HOME) and the secret for end_customer_key."""
+    """The Throughline home folder (THROUGHLINE_HOME unless `home` is set), resolved at launch."""
 
-    home: str = ""  # empty: THROUGHLINE_HOME, else ~/.throughline, resolved when a run starts
-    customer_key_secret: str
+    home: str = ""
 
     @property
     def settings(self) -> ThroughlineSettings:
@@ -28,26 +42,14 @@ class ThroughlineResource(dg.ConfigurableResource):
             return ThroughlineSettings(home=Path(self.home).expanduser().resolve())
         return ThroughlineSettings.from_env()
 
-    @property
-    def storage(self) -> WarehouseStorage:
+    def ingest_context(self, log=None) -> IngestContext:
         settings = self.settings
-        return storage_for_home(settings.landing_dir, settings.warehouse_dir)
-
-    def feed_specs(self) -> dict[str, FeedSpec]:
-        return load_feed_specs(self.settings.feeds_dir)
-
-    def load_context(self) -> LoadContext:
-        settings = self.settings
-        return LoadContext(
-            storage=self.storage,
-            customer_key_secret=self.customer_key_secret,
-            work_dir=settings.work_dir,
-            lock_dir=settings.work_dir / "locks",
+        settings.ensure_layout()
+        return IngestContext.open(
+            settings, resolve_customer_key(settings), DagsterLogProgress(log) if log is not None else None
         )
 
 
 def default_resources() -> dict[str, object]:
     """The resources of the code location: everything from the environment, resolved at launch."""
-    return {
-        "throughline": ThroughlineResource(customer_key_secret=dg.EnvVar(CUSTOMER_KEY_SECRET_ENV)),
-    }
+    return {"throughline": ThroughlineResource()}

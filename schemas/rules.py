@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 import polars as pl
 import pycountry
@@ -170,7 +171,10 @@ def _quantity_message(context: RuleContext) -> pl.Expr:
         for name, condition in bad.items()
     ]
     return pl.concat_str(
-        [pl.concat_str(values, separator=", ", ignore_nulls=True), pl.lit(" is not a whole number of units")]
+        [
+            pl.concat_str(values, separator=", ", ignore_nulls=True),
+            pl.lit(" is not a whole number of units" + _implied_note(context, context.quantity_fields)),
+        ]
     )
 
 
@@ -197,9 +201,28 @@ def _amount_message(context: RuleContext) -> pl.Expr:
             pl.concat_str(values, separator=", ", ignore_nulls=True),
             pl.lit(
                 f" is not a number (decimal separator '{parsing.decimal_separator}', "
-                f"thousands separator '{parsing.thousands_separator}')"
+                f"thousands separator '{parsing.thousands_separator}'"
+                + (", trailing minus allowed" if parsing.trailing_minus else "")
+                + ")"
+                + _implied_note(context, context.amount_fields)
             ),
         ]
+    )
+
+
+def _implied_note(context: RuleContext, fields: tuple[str, ...]) -> str:
+    """What the spec's implied decimals expect of these fields ('' when it declares none for them)."""
+    declared = {name: context.spec.parsing.implied_places(name) for name in fields}
+    declared = {name: places for name, places in declared.items() if places is not None}
+    if not declared:
+        return ""
+    listed = ", ".join(f"{name} {places}" for name, places in declared.items())
+    places = next(iter(declared.values()))
+    example = format(Decimal(383).scaleb(-places), "f")
+    return (
+        f"; the feed spec declares implied decimals ({listed}): write digits with an optional sign "
+        f"and no decimal separator, e.g. '+00000000383' means {example} with {places} implied "
+        "decimal(s); fix the value or the spec's parsing.implied_decimals"
     )
 
 

@@ -13,10 +13,15 @@ The home folder (THROUGHLINE_HOME, default ~/.throughline) holds everything a de
 
 from __future__ import annotations
 
+import hmac
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr
+
+from schemas.limits import ReadLimits
 
 HOME_ENV = "THROUGHLINE_HOME"
 CUSTOMER_KEY_SECRET_ENV = "THROUGHLINE_CUSTOMER_KEY_SECRET"
@@ -29,9 +34,10 @@ class ThroughlineSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     home: Path
+    limits: ReadLimits = ReadLimits()
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> ThroughlineSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:
         """Resolve the home folder from THROUGHLINE_HOME (default ~/.throughline)."""
         env = os.environ if environ is None else environ
         raw = env.get(HOME_ENV) or str(DEFAULT_HOME)
@@ -69,6 +75,14 @@ class ThroughlineSettings(BaseModel):
     def work_dir(self) -> Path:
         return self.home / "work"
 
+    @property
+    def lock_dir(self) -> Path:
+        return self.work_dir / "locks"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.warehouse_dir / "tables"
+
     def ensure_layout(self) -> None:
         """Create the home folder's sub-folders if they are missing."""
         for folder in (
@@ -83,17 +97,56 @@ class ThroughlineSettings(BaseModel):
             folder.mkdir(parents=True, exist_ok=True)
 
 
-def customer_key_secret(environ: dict[str, str] | None = None) -> SecretStr:
-    """The HMAC key for `end_customer_key`, from THROUGHLINE_CUSTOMER_KEY_SECRET only.
+DEMO_KEY_FILE = "demo-customer-key.secret"
+"""Written by `throughline demo` (and `make dev` on a demo home) only: a demo's key, never production's."""
 
-    Raises a RuntimeError that says how to set it; the secret itself never appears in a message.
+
+class CustomerKeyError(RuntimeError):
+    """No end-customer key can be resolved; the message says exactly what to set."""
+
+
+@dataclass(frozen=True)
+class CustomerKey:
+    """The HMAC key of `end_customer_key` and where it came from (`environment` or `demo key file`)."""
+
+    secret: SecretStr
+    source: str
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the key without revealing it: the warehouse records it to refuse a different key."""
+        digest = hmac.new(self.secret.get_secret_value().encode(), b"throughline-key-check", "sha256")
+        return digest.hexdigest()[:16]
+
+
+def resolve_customer_key(
+    settings: ThroughlineSettings, environ: Mapping[str, str] | None = None
+) -> CustomerKey:
+    """The end-customer key, resolved the same way by the CLI, the demo, `make dev` and Dagster.
+
+    THROUGHLINE_CUSTOMER_KEY_SECRET when set (production); otherwise the demo key file that
+    `throughline demo` wrote in this home. Raises CustomerKeyError saying what to set.
     """
     env = os.environ if environ is None else environ
     value = env.get(CUSTOMER_KEY_SECRET_ENV, "")
-    if len(value) < 16:
-        raise RuntimeError(
-            f"{CUSTOMER_KEY_SECRET_ENV} is not set (or shorter than 16 characters). Set it to a long random "
-            "string, e.g. `export THROUGHLINE_CUSTOMER_KEY_SECRET=$(python3 -c 'import secrets; "
-            "print(secrets.token_hex(32))')`; keep it stable, since end_customer_key values depend on it."
-        )
-    return SecretStr(value)
+    if value:
+        if len(value) < 16:
+            raise CustomerKeyError(
+                f"{CUSTOMER_KEY_SECRET_ENV} is shorter than 16 characters: set it to a long random string"
+            )
+        return CustomerKey(SecretStr(value), "environment")
+    demo_file = settings.home / DEMO_KEY_FILE
+    if demo_file.is_file():
+        return CustomerKey(SecretStr(demo_file.read_text(encoding="utf-8").strip()), "demo key file")
+    raise CustomerKeyError(
+        f"{CUSTOMER_KEY_SECRET_ENV} is not set. Set it to the key this warehouse's end_customer_key values "
+        "were made with; for a new warehouse, a long random string, e.g. `export "
+        f"{CUSTOMER_KEY_SECRET_ENV}=$(python3 -c 'import secrets; print(secrets.token_hex(32))')`, and keep "
+        f"it stable. (A demo home made by `make run` keeps its key in {demo_file}.)"
+    )
+
+
+def customer_key_secret(environ: dict[str, str] | None = None) -> SecretStr:
+    """The key from the environment only (kept for callers without a home); see `resolve_customer_key`."""
+    settings = ThroughlineSettings.from_env(environ)
+    return resolve_customer_key(settings, environ).secret

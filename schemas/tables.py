@@ -92,8 +92,11 @@ LOADS_COLUMNS: dict[str, pl.DataType] = {
     "rows_read": pl.Int64(),
     "rows_loaded": pl.Int64(),
     "rows_quarantined": pl.Int64(),
+    "rows_skipped": pl.Int64(),
+    "skipped_detail": pl.String(),
     "status": pl.String(),
     "error": pl.String(),
+    "warnings": pl.String(),
     "received_at": TIMESTAMP,
     "started_at": TIMESTAMP,
     "finished_at": TIMESTAMP,
@@ -108,8 +111,13 @@ LANDED_FILES_COLUMNS: dict[str, pl.DataType] = {
     "bytes": pl.Int64(),
     "received_at": TIMESTAMP,
     "landed_at": TIMESTAMP,
+    "source_mtime": TIMESTAMP,
 }
-"""The landing register: every distinct file received, by content; what `reprocess` replays."""
+"""The landing register: every distinct file received per distributor, by content, in arrival order.
+
+`received_at` is when Throughline received the bytes (strictly increasing per distributor): the
+arrival order that decides which report of a period wins. `source_mtime` is informational only.
+"""
 
 TABLE_COLUMNS: dict[str, dict[str, pl.DataType]] = {
     "staging_sellout": SELLOUT_COLUMNS,
@@ -121,7 +129,10 @@ TABLE_COLUMNS: dict[str, dict[str, pl.DataType]] = {
     "landed_files": LANDED_FILES_COLUMNS,
 }
 
-LOAD_STATUSES = ("loaded", "rejected", "duplicate", "superseded")
+LOAD_STATUSES = ("loaded", "rejected", "duplicate", "superseded", "staged", "held")
+"""`staged`: records written, core not yet updated (a run completes it); `held`: a report that would
+empty or sharply shrink a loaded period, waiting for `throughline confirm`. The others are final."""
+FINISHED_STATUSES = ("loaded", "rejected", "duplicate", "superseded", "held")
 
 
 def empty_frame(table: str) -> pl.DataFrame:

@@ -1,20 +1,21 @@
-"""Shared fixtures: the real-data folder beside the repository, a Throughline home on tmp_path."""
+"""Shared fixtures: a Throughline home on tmp_path, and one loaded sample warehouse per session.
+
+Tests that only read a loaded warehouse share `sample_warehouse` (the sample feeds plus files
+the pipeline must reject, loaded once through the real ingest path); tests that write make their
+own home with the `home` fixture.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REALDATA = REPO_ROOT.parent / "shared" / "realdata"
+TEST_DATA = REPO_ROOT / "tests" / "data"
 TEST_SECRET = "test-secret-0123456789abcdef-not-for-production"
-
-
-@pytest.fixture
-def realdata() -> Path:
-    assert REALDATA.is_dir(), f"{REALDATA} is missing: tests read the shared real-data samples from there"
-    return REALDATA
 
 
 @pytest.fixture
@@ -25,3 +26,59 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("THROUGHLINE_CUSTOMER_KEY_SECRET", TEST_SECRET)
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     return home
+
+
+class SampleWarehouse:
+    """A home loaded with the sample feeds (and unreadable files), and helpers to query it."""
+
+    def __init__(self, home: Path, truth, unreadable: dict[str, Path], report) -> None:
+        from schemas.settings import ThroughlineSettings
+        from warehouse.storage import storage_for_home
+
+        self.home = home
+        self.settings = ThroughlineSettings(home=home)
+        self.truth = truth
+        self.unreadable = unreadable
+        self.report = report
+        self.storage = storage_for_home(self.settings.landing_dir, self.settings.warehouse_dir)
+
+    def query(self, sql: str) -> pl.DataFrame:
+        from warehouse.catalog import connect
+
+        connection = connect(self.storage)
+        try:
+            return connection.sql(sql).pl()
+        finally:
+            connection.close()
+
+
+def ingest_inbox(home: Path):
+    """Load everything waiting in the home's inbox through the real ingest path (in-process)."""
+    from connectors.folder import list_inbox
+    from ingest.context import IngestContext
+    from ingest.plan import plan_paths
+    from ingest.run import ingest_files, settle_inbox_files
+    from schemas.settings import ThroughlineSettings, resolve_customer_key
+
+    settings = ThroughlineSettings(home=home)
+    settings.ensure_layout()
+    context = IngestContext.open(
+        settings, resolve_customer_key(settings, {"THROUGHLINE_CUSTOMER_KEY_SECRET": TEST_SECRET})
+    )
+    incoming, problems = plan_paths(context, [f.path for f in list_inbox(settings.inbox_dir)], None)
+    assert problems == []
+    report = ingest_files(context, incoming)
+    settle_inbox_files(report, settings.rejected_dir)
+    return report
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleWarehouse]:
+    from sampledata.generator import copy_feed_specs, generate_samples, write_unreadable_samples
+
+    home = tmp_path_factory.mktemp("sample") / "home"
+    copy_feed_specs(home / "feeds")
+    truth = generate_samples(home / "inbox")
+    unreadable = write_unreadable_samples(home / "inbox")
+    report = ingest_inbox(home)
+    yield SampleWarehouse(home, truth, unreadable, report)

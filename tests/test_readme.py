@@ -4,6 +4,7 @@ then every query snippet of the README against the warehouse it built.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,8 @@ from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+pytestmark = pytest.mark.system
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -35,9 +38,31 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         k: v for k, v in os.environ.items() if k not in ("THROUGHLINE_CUSTOMER_KEY_SECRET", "DAGSTER_HOME")
     }
     env["THROUGHLINE_HOME"] = str(home)
-    first = _run([str(BIN / "throughline"), "demo"], env)
-    assert "rows_quarantined" in first.stdout  # the per-distributor summary
+    first = _run([str(BIN / "throughline"), "demo", "--format", "json"], env)
+    env["DEMO_SUMMARY"] = first.stdout
     return env
+
+
+def test_the_demo_summary_equals_what_the_views_hold(demo_env: dict[str, str]) -> None:
+    summary = {row["distributor_id"]: row for row in json.loads(demo_env["DEMO_SUMMARY"])}
+    lines = dict(
+        line.split(",")
+        for line in _query("select distributor_id, count(*) from sellout group by 1", demo_env)[1:]
+    )
+    assert {d: row["sellout_lines"] for d, row in summary.items() if row["sellout_lines"]} == {
+        d: int(n) for d, n in lines.items()
+    }
+    quarantined = dict(
+        line.split(",")
+        for line in _query(
+            "select l.distributor_id, count(*) from quarantine q join loads l using (load_id) "
+            "where l.status in ('loaded', 'superseded') group by 1",
+            demo_env,
+        )[1:]
+    )
+    assert {d: row["quarantined"] for d, row in summary.items() if row["quarantined"]} == {
+        d: int(n) for d, n in quarantined.items()
+    }
 
 
 def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
@@ -56,7 +81,6 @@ def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
 
 
 def test_readme_shell_snippets(demo_env: dict[str, str]) -> None:
-    home = demo_env["THROUGHLINE_HOME"]
     commands = [
         line.strip()
         for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
@@ -67,7 +91,7 @@ def test_readme_shell_snippets(demo_env: dict[str, str]) -> None:
     ]
     assert len(commands) >= 3
     for command in commands:
-        command = command.split("  #")[0].replace("~/.throughline", home).replace(".venv/bin/", f"{BIN}/")
+        command = command.split("  #")[0].replace(".venv/bin/", f"{BIN}/")
         result = subprocess.run(
             command, shell=True, env=demo_env, capture_output=True, text=True, timeout=300
         )

@@ -15,7 +15,7 @@ import polars_hash  # noqa: F401  (registers the `chash` expression namespace)
 from schemas.feed_spec import END_CUSTOMER_IDENTITY_FIELDS, INVENTORY_FIELDS, SELLOUT_FIELDS, FeedSpec
 from schemas.rules import READ_ERROR_COLUMN, raw, transaction_code_map
 from schemas.tables import AMOUNT, UNIT_PRICE
-from transforms.readers import SOURCE_ROW
+from transforms.readers import ROW_KIND, SOURCE_ROW
 
 SOURCE_PREFIX = "src__"
 KEY_SEPARATOR = "\x1f"
@@ -37,15 +37,42 @@ def _clean_text(expr: pl.Expr) -> pl.Expr:
     return pl.when(trimmed == "").then(None).otherwise(trimmed)
 
 
-def _number_text(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
-    """Number text in the feed's convention -> plain '1234.56' text (still a string)."""
+def _number_text(expr: pl.Expr, spec: FeedSpec, field: str | None = None) -> pl.Expr:
+    """Number text in the feed's convention -> plain '-1234.56' text (still a string).
+
+    A leading '+' is dropped; with `parsing.trailing_minus` a trailing '-' becomes a leading one.
+    When the spec declares implied decimals for `field`, only (signed) digits are numbers: the
+    point is placed by text, never by float arithmetic, so '+00000000383' with 2 places is
+    exactly '3.83'; a value with a decimal separator becomes null (`number_unparseable`).
+    """
     parsing = spec.parsing
     text = expr.str.replace_all(" ", "", literal=True).str.replace_all("\u00a0", "", literal=True)
+    if parsing.trailing_minus:
+        trailing = text.str.ends_with("-") & ~text.str.contains(r"^[+-]")
+        text = (
+            pl.when(trailing).then(pl.concat_str([pl.lit("-"), text.str.strip_suffix("-")])).otherwise(text)
+        )
     if parsing.thousands_separator:
         text = text.str.replace_all(parsing.thousands_separator, "", literal=True)
+    places = parsing.implied_places(field) if field else None
+    if places is not None:
+        return _implied_decimal_text(text, places, parsing.decimal_separator)
     if parsing.decimal_separator == ",":
         text = text.str.replace_all(",", ".", literal=True)
     return text.str.strip_prefix("+")
+
+
+def _implied_decimal_text(text: pl.Expr, places: int, decimal_separator: str) -> pl.Expr:
+    """Signed digits -> the same digits with a point `places` from the right; anything else -> null."""
+    digits = text.str.extract(r"^[+-]?(\d+)$", 1)
+    sign = pl.when(text.str.starts_with("-")).then(pl.lit("-")).otherwise(pl.lit(""))
+    if places == 0:
+        scaled = pl.concat_str([sign, digits])
+    else:
+        padded = digits.str.zfill(places + 1)
+        scaled = pl.concat_str([sign, padded.str.head(-places), pl.lit("."), padded.str.slice(-places)])
+    has_separator = text.str.contains(decimal_separator, literal=True)
+    return pl.when(has_separator | digits.is_null()).then(pl.lit(None, dtype=pl.String)).otherwise(scaled)
 
 
 def _parse_date(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
@@ -65,9 +92,8 @@ def map_source_columns(raw_records: pl.LazyFrame, spec: FeedSpec) -> pl.LazyFram
     Source columns are kept as `src__<name>` for quarantine; a mapped column missing from the
     file raises a ValueError naming it and the columns the file does have.
     """
-    available = [
-        name for name in raw_records.collect_schema().names() if name not in (SOURCE_ROW, READ_ERROR_COLUMN)
-    ]
+    present = raw_records.collect_schema().names()
+    available = [name for name in present if name not in (SOURCE_ROW, READ_ERROR_COLUMN, ROW_KIND)]
     missing = sorted({source for source in spec.columns.values() if source not in available})
     if missing:
         raise ValueError(
@@ -90,6 +116,7 @@ def map_source_columns(raw_records: pl.LazyFrame, spec: FeedSpec) -> pl.LazyFram
     return raw_records.select(
         pl.col(SOURCE_ROW).cast(pl.Int32),
         pl.col(READ_ERROR_COLUMN).cast(pl.String),
+        (pl.col(ROW_KIND) if ROW_KIND in present else pl.lit("data")).alias(ROW_KIND),
         *fields,
         *sources,
     )
@@ -105,7 +132,7 @@ def _unit_factor(spec: FeedSpec) -> pl.Expr:
 
 def _parse_sellout(spec: FeedSpec, customer_key_secret: str) -> list[pl.Expr]:
     factor = _unit_factor(spec)
-    quantity_number = _number_text(pl.col(raw("quantity")), spec).cast(pl.Float64, strict=False)
+    quantity_number = _number_text(pl.col(raw("quantity")), spec, "quantity").cast(pl.Float64, strict=False)
     codes = transaction_code_map(spec)
     reported_code = pl.col(raw("transaction_type"))
     if codes:
@@ -121,9 +148,11 @@ def _parse_sellout(spec: FeedSpec, customer_key_secret: str) -> list[pl.Expr]:
         else pl.lit(1)
     )
     units = (quantity_number.round(0).cast(pl.Int64, strict=False) * factor * sign).alias("quantity")
-    unit_price_reported = _number_text(pl.col(raw("unit_price")), spec).cast(UNIT_PRICE, strict=False)
+    unit_price_reported = _number_text(pl.col(raw("unit_price")), spec, "unit_price").cast(
+        UNIT_PRICE, strict=False
+    )
     unit_price = (unit_price_reported / factor.cast(UNIT_PRICE)).cast(UNIT_PRICE)
-    net_reported = _number_text(pl.col(raw("net_amount")), spec).cast(AMOUNT, strict=False)
+    net_reported = _number_text(pl.col(raw("net_amount")), spec, "net_amount").cast(AMOUNT, strict=False)
     net_computed = (units.cast(UNIT_PRICE) * unit_price).round(2).cast(AMOUNT)
     net_amount = (
         pl.when(pl.col(raw("net_amount")).is_not_null()).then(net_reported * sign).otherwise(net_computed)
@@ -165,7 +194,7 @@ def _parse_inventory(spec: FeedSpec) -> list[pl.Expr]:
         pl.col(raw("location_id")).alias("location_id"),
     ]
     for name in ("quantity_on_hand", "quantity_on_order"):
-        number = _number_text(pl.col(raw(name)), spec).cast(pl.Float64, strict=False)
+        number = _number_text(pl.col(raw(name)), spec, name).cast(pl.Float64, strict=False)
         parsed.append(number.alias(f"{name}__number"))
         parsed.append((number.round(0).cast(pl.Int64, strict=False) * factor).alias(name))
     return parsed

@@ -47,11 +47,22 @@ def redacted_source_columns(spec: FeedSpec) -> set[str]:
     }
 
 
-def quarantine_records(failed: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
-    """Failed records -> load-independent quarantine columns (source_row, raw_record, rule, message)."""
+def quarantine_records(
+    failed: pl.DataFrame, context: RuleContext, allowed_sources: set[str] | None = None
+) -> pl.DataFrame:
+    """Failed records -> load-independent quarantine columns (source_row, raw_record, rule, message).
+
+    `raw_record` holds the source columns in `allowed_sources` (all when None), with end-customer
+    identity redacted: an address in a column the spec does not map never reaches quarantine.
+    """
     spec = context.spec
     failed = describe_failures(failed, context)
-    source_columns = [name for name in failed.columns if name.startswith(SOURCE_PREFIX)]
+    source_columns = [
+        name
+        for name in failed.columns
+        if name.startswith(SOURCE_PREFIX)
+        and (allowed_sources is None or name.removeprefix(SOURCE_PREFIX) in allowed_sources)
+    ]
     redacted = redacted_source_columns(spec)
     record_fields = [
         (

@@ -117,3 +117,45 @@ def connect(storage: WarehouseStorage) -> duckdb.DuckDBPyConnection:
     load_delta_extension(connection)
     create_views(connection, storage)
     return connection
+
+
+READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+class ReadOnlyQueryError(ValueError):
+    """A statement `throughline query` refuses: only SELECT (and EXPLAIN) over the views."""
+
+
+def connect_read_only(storage: WarehouseStorage) -> duckdb.DuckDBPyConnection:
+    """A connection that can only read the warehouse's tables through the views.
+
+    Once the views exist, DuckDB's external access is switched off except for the tables folder
+    (so no landing file, no other path, no database to attach, no extension to install) and the
+    configuration is locked; `run_read_only` also refuses every statement but SELECT and EXPLAIN,
+    so nothing can be written, not even inside the tables folder.
+    """
+    connection = connect(storage)
+    tables = str(storage.tables_root.resolve()) + "/"
+    connection.execute("SET allowed_directories = ?", [[tables]])
+    connection.execute("SET autoinstall_known_extensions = false")
+    connection.execute("SET autoload_known_extensions = false")
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+    return connection
+
+
+def run_read_only(connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run one read-only statement; ReadOnlyQueryError for anything else (checked before it runs)."""
+    statements = duckdb.extract_statements(sql)
+    if len(statements) != 1:
+        raise ReadOnlyQueryError(f"give exactly one statement (got {len(statements)})")
+    kind = statements[0].type
+    if kind not in READ_ONLY_STATEMENTS:
+        raise ReadOnlyQueryError(
+            f"`query` only reads: a {kind.name} statement is refused; use SELECT over the views "
+            f"({', '.join(VIEW_TABLES)})"
+        )
+    relation = connection.sql(sql)
+    if relation is None:
+        raise ReadOnlyQueryError("the statement returned no rows: `query` is for SELECT statements")
+    return relation

@@ -1,19 +1,25 @@
 """Core tables: `sellout` and `inventory` rebuilt per distributor from staging and the ledger.
 
-The rules live here in one place: only loads whose status is `loaded` count; of several loads of
-the same feed and report period, the latest received supersedes the others (their ledger rows are
-marked `superseded`); a line reported in several loads (same `line_id`) counts once, from the
-latest load. The rebuild replaces the distributor's rows in one Delta commit.
+The rules live here in one place: loads whose records are in staging (`staged`, `loaded` or
+`superseded`) are candidates, `held` and `rejected` ones never count; of several loads of the same
+feed and report period, the latest to arrive (`received_at`, the ledger's arrival order) supersedes
+the others; a line reported in several loads (same `line_id`) counts once, from the latest load.
+The rebuild replaces the distributor's rows in one Delta commit and only then moves the ledger:
+`staged` loads become `loaded` or `superseded`. It is idempotent, so a run interrupted anywhere
+is completed by rebuilding again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
+from warehouse.faults import crash_point
+from warehouse.ledger import set_status
 from warehouse.storage import WarehouseStorage
-from warehouse.tables import distributor_lock, replace_rows, scan_table, sql_literal, update_rows
+from warehouse.tables import distributor_lock, replace_rows, scan_table, sql_literal
 
 CORE_TABLES = {"sellout": "staging_sellout", "inventory": "staging_inventory"}
 RECENCY = ["received_at", "source_name", "load_id"]
@@ -45,7 +51,7 @@ def _active_and_superseded(loads: pl.DataFrame) -> tuple[list[str], list[str]]:
     return sorted(active), sorted(superseded)
 
 
-def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, lock_dir) -> CoreRebuild:
+def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, lock_dir: Path) -> CoreRebuild:
     """Rebuild one distributor's rows of `sellout` or `inventory`, and mark superseded loads."""
     staging_table = CORE_TABLES[dataset]
     with distributor_lock(lock_dir, distributor_id):
@@ -54,7 +60,7 @@ def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, l
             .filter(
                 (pl.col("distributor_id") == distributor_id)
                 & (pl.col("dataset") == dataset)
-                & pl.col("status").is_in(["loaded", "superseded"])
+                & pl.col("status").is_in(["loaded", "superseded", "staged"])
             )
             .select("load_id", "feed_id", "period_start", *RECENCY[:2])
             .collect()
@@ -74,18 +80,8 @@ def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, l
             .collect()
         )
         replace_rows(storage, dataset, rows, f"distributor_id = {sql_literal(distributor_id)}")
-        _set_status(storage, superseded, "superseded", "loaded")
-        _set_status(storage, active, "loaded", "superseded")
+        crash_point("after_core_commit")
+        set_status(storage, superseded, "superseded", ("loaded", "staged"))
+        set_status(storage, active, "loaded", ("superseded", "staged"))
+        crash_point("after_status")
     return CoreRebuild(dataset, distributor_id, rows.height, active, superseded)
-
-
-def _set_status(storage: WarehouseStorage, load_ids: list[str], status: str, from_status: str) -> None:
-    if not load_ids:
-        return
-    listed = ", ".join(sql_literal(load_id) for load_id in load_ids)
-    update_rows(
-        storage,
-        "loads",
-        f"load_id IN ({listed}) AND status = {sql_literal(from_status)}",
-        {"status": sql_literal(status)},
-    )

@@ -1,23 +1,36 @@
-"""The load ledger: `landed_files` (what was received) and `loads` (what became of each receipt).
+"""The load ledger: `landed_files` (what arrived, in arrival order) and `loads` (what became of it).
 
-A load's row is written last, after its staging and quarantine rows, and replaced (never
-duplicated) when the load is re-run. Statuses: loaded, rejected, duplicate, superseded.
+The ledger is the memory that makes a crash harmless. A file is first landed (bytes at their
+content address), then registered in `landed_files`, then loaded; its `loads` row is written only
+after its staging and quarantine rows, first as `staged`, and becomes `loaded` or `superseded`
+once core holds it. So after a crash at any point:
+
+- a landed file with no `loads` row of its own is *pending*: the next run loads it (it is never
+  taken for a duplicate);
+- a `staged` load is in staging but not yet in core: the next run rebuilds core for it.
+
+Identical bytes arriving again for the same distributor are a `duplicate` only when their first
+load finished; arrival order (`landed_files.received_at`, strictly increasing per distributor)
+decides which report of a period wins, never a file's modification time.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from schemas.tables import FINISHED_STATUSES
 from warehouse.storage import LandedBytes, WarehouseStorage
-from warehouse.tables import read_table, replace_rows, scan_table, sql_literal
+from warehouse.tables import read_table, replace_rows, scan_table, sql_literal, update_rows
+
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A file in landing, with how and when it was received."""
+    """A file in landing, with how and when it arrived."""
 
     sha256: str
     distributor_id: str
@@ -26,10 +39,16 @@ class LandedFile:
     channel: str
     bytes: int
     received_at: datetime
+    source_mtime: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> LandedFile:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: row.get(name) for name in cls.__dataclass_fields__})
+
+    @property
+    def load_id(self) -> str:
+        """The id of loading these bytes for this distributor: re-runs replace it, never add."""
+        return load_id_for(self.distributor_id, self.sha256)
 
 
 @dataclass
@@ -55,6 +74,15 @@ class LoadRow:
     received_at: datetime
     started_at: datetime
     finished_at: datetime
+    rows_skipped: int = 0
+    skipped_detail: str | None = None
+    warnings: str | None = None
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def as_record(self) -> dict:
+        record = asdict(self)
+        record.pop("extra")
+        return record
 
 
 def load_id_for(distributor_id: str, sha256: str) -> str:
@@ -66,43 +94,45 @@ def duplicate_load_id(distributor_id: str, sha256: str, received_at: datetime) -
     return f"{distributor_id}-{sha256[:16]}-dup-{received_at:%Y%m%dT%H%M%S%f}"
 
 
-def find_landed(storage: WarehouseStorage, sha256: str) -> LandedFile | None:
-    rows = scan_table(storage, "landed_files").filter(pl.col("sha256") == sha256).collect()
+def find_landed(storage: WarehouseStorage, distributor_id: str, sha256: str) -> LandedFile | None:
+    rows = (
+        scan_table(storage, "landed_files")
+        .filter((pl.col("sha256") == sha256) & (pl.col("distributor_id") == distributor_id))
+        .collect()
+    )
     return LandedFile.from_row(rows.row(0, named=True)) if rows.height else None
 
 
-def register_landed(
-    storage: WarehouseStorage,
-    landed: LandedBytes,
-    *,
-    distributor_id: str,
-    source_name: str,
-    channel: str,
-    received_at: datetime,
-    landed_at: datetime,
-) -> tuple[LandedFile, bool]:
-    """Record a received file in `landed_files`; returns it and whether its bytes are new.
+def next_arrival(storage: WarehouseStorage, distributor_id: str, now: datetime) -> datetime:
+    """`now`, or just after the distributor's latest arrival: arrival times never tie or go back.
 
-    Identical bytes received again keep their first registration (and are reported as duplicates).
+    Callers hold the distributor's lock, so two receivers cannot take the same instant.
     """
-    existing = find_landed(storage, landed.sha256)
-    if existing is not None:
-        return existing, False
-    entry = LandedFile(
-        sha256=landed.sha256,
-        distributor_id=distributor_id,
-        source_name=source_name,
-        source_file=landed.source_file,
-        channel=channel,
-        bytes=landed.size,
-        received_at=received_at,
+    latest = (
+        scan_table(storage, "landed_files")
+        .filter(pl.col("distributor_id") == distributor_id)
+        .select(pl.col("received_at").max())
+        .collect()
+        .item()
     )
+    if latest is not None and latest >= now:
+        return latest + ONE_MICROSECOND
+    return now
+
+
+def register_landed(
+    storage: WarehouseStorage, landed: LandedBytes, entry: LandedFile, landed_at: datetime
+) -> None:
+    """Record a file in `landed_files` (one row per distributor and content; idempotent)."""
     frame = pl.DataFrame([{**asdict(entry), "landed_at": landed_at}])
-    replace_rows(storage, "landed_files", frame, f"sha256 = {sql_literal(landed.sha256)}")
-    return entry, True
+    predicate = (
+        f"sha256 = {sql_literal(landed.sha256)} AND distributor_id = {sql_literal(entry.distributor_id)}"
+    )
+    replace_rows(storage, "landed_files", frame, predicate)
 
 
 def landed_files_of(storage: WarehouseStorage, distributor_id: str | None = None) -> list[LandedFile]:
+    """Landed files in arrival order (optionally of one distributor)."""
     frame = scan_table(storage, "landed_files")
     if distributor_id is not None:
         frame = frame.filter(pl.col("distributor_id") == distributor_id)
@@ -112,9 +142,68 @@ def landed_files_of(storage: WarehouseStorage, distributor_id: str | None = None
     ]
 
 
+def load_statuses(storage: WarehouseStorage, load_ids: list[str]) -> dict[str, str]:
+    """The current status of each of `load_ids` that has a row."""
+    if not load_ids:
+        return {}
+    frame = (
+        scan_table(storage, "loads")
+        .filter(pl.col("load_id").is_in(load_ids))
+        .select("load_id", "status")
+        .collect()
+    )
+    return dict(frame.iter_rows())
+
+
+def pending_landed(storage: WarehouseStorage) -> list[LandedFile]:
+    """Landed files whose own load never finished (no row, or still `staged`), in arrival order.
+
+    A `staged` load needs only its core step; one with no row at all needs loading.
+    """
+    landed = scan_table(storage, "landed_files").with_columns(
+        pl.concat_str([pl.col("distributor_id"), pl.lit("-"), pl.col("sha256").str.slice(0, 16)]).alias(
+            "load_id"
+        )
+    )
+    finished = (
+        scan_table(storage, "loads").filter(pl.col("status").is_in(FINISHED_STATUSES)).select("load_id")
+    )
+    rows = landed.join(finished, on="load_id", how="anti").sort("received_at", "source_name").collect()
+    return [LandedFile.from_row(row) for row in rows.iter_rows(named=True)]
+
+
+def staged_distributors(storage: WarehouseStorage) -> list[tuple[str, str]]:
+    """(distributor_id, dataset) pairs holding `staged` loads: core must still be rebuilt for them."""
+    frame = (
+        scan_table(storage, "loads")
+        .filter(pl.col("status") == "staged")
+        .select("distributor_id", "dataset")
+        .unique()
+        .sort("distributor_id", "dataset")
+        .collect()
+    )
+    return [(d, s) for d, s in frame.iter_rows() if s]
+
+
 def write_load(storage: WarehouseStorage, row: LoadRow) -> None:
-    """Write (or replace) one load's row: the last write of a load."""
-    replace_rows(storage, "loads", pl.DataFrame([asdict(row)]), f"load_id = {sql_literal(row.load_id)}")
+    """Write (or replace) one load's row."""
+    replace_rows(storage, "loads", pl.DataFrame([row.as_record()]), f"load_id = {sql_literal(row.load_id)}")
+
+
+def set_status(
+    storage: WarehouseStorage, load_ids: list[str], status: str, from_statuses: tuple[str, ...]
+) -> None:
+    """Move loads to `status`, only from one of `from_statuses` (a finished load is never reopened)."""
+    if not load_ids:
+        return
+    listed = ", ".join(sql_literal(load_id) for load_id in load_ids)
+    allowed = ", ".join(sql_literal(value) for value in from_statuses)
+    update_rows(
+        storage,
+        "loads",
+        f"load_id IN ({listed}) AND status IN ({allowed})",
+        {"status": sql_literal(status)},
+    )
 
 
 def read_loads(storage: WarehouseStorage) -> pl.DataFrame:

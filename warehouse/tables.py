@@ -52,10 +52,31 @@ def arrow_schema(table: str) -> pa.Schema:
 
 
 def ensure_tables(storage: WarehouseStorage) -> None:
-    """Create every warehouse table that does not exist yet, empty, with its declared schema."""
+    """Create every warehouse table that does not exist yet, empty, with its declared schema, and add
+    columns a newer version declares to tables an older version created (writers only)."""
     for table in TABLE_COLUMNS:
         if not storage.table_exists(table):
             _create_table(storage, table)
+        else:
+            _add_missing_columns(storage, table)
+
+
+def warehouse_exists(storage: WarehouseStorage) -> bool:
+    """True once a writer has created the tables: reading commands never create them."""
+    return all(storage.table_exists(table) for table in TABLE_COLUMNS)
+
+
+@_commit_retry
+def _add_missing_columns(storage: WarehouseStorage, table: str) -> None:
+    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+    present = set(delta.schema().to_arrow().names)
+    wanted = arrow_schema(table)
+    missing = [field for field in wanted if field.name not in present]
+    if missing:
+        from deltalake.schema import Field, Schema
+
+        fields = Schema.from_arrow(pa.schema(missing)).fields
+        delta.alter.add_columns([Field(f.name, f.type, nullable=True) for f in fields])
 
 
 @_commit_retry

@@ -12,13 +12,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sampledata.generator import copy_feed_specs, generate_samples
 from schemas.settings import ThroughlineSettings
 from warehouse.catalog import connect
 from warehouse.storage import storage_for_home
 from warehouse.tables import ensure_tables
 
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "cli.main"]
+pytestmark = pytest.mark.system
 
 
 def test_concurrent_loads_lose_nothing_and_queries_keep_answering(home: Path, tmp_path: Path) -> None:

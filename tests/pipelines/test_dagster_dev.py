@@ -27,6 +27,8 @@ from warehouse.tables import ensure_tables
 
 PICKUP_TIMEOUT_SECONDS = 240
 
+pytestmark = pytest.mark.system
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

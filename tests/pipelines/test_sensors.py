@@ -10,7 +10,6 @@ import dagster as dg
 from pipelines.definitions import defs
 from pipelines.resources import ThroughlineResource
 from sampledata.generator import copy_feed_specs
-from tests.conftest import TEST_SECRET
 
 
 def _tick(instance: dg.DagsterInstance, home: Path, cursor: str | None) -> dg.SensorResult:
@@ -18,7 +17,7 @@ def _tick(instance: dg.DagsterInstance, home: Path, cursor: str | None) -> dg.Se
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"throughline": ThroughlineResource(home=str(home), customer_key_secret=TEST_SECRET)},
+        resources={"throughline": ThroughlineResource(home=str(home))},
     )
     return sensor(context)
 
@@ -50,6 +49,24 @@ def test_a_file_launches_one_run_once_it_stops_growing(home: Path) -> None:
 
         fourth = _tick(instance, home, third.cursor)  # unchanged file: the same run key, so no second run
         assert [r.run_key for r in fourth.run_requests] == [request.run_key]
+
+
+def test_ready_files_of_one_distributor_and_period_share_one_run(home: Path) -> None:
+    copy_feed_specs(home / "feeds")
+    inbox = home / "inbox" / "rheinland_de"
+    inbox.mkdir(parents=True)
+    names = ["RH_Abverkauf_20261026.csv", "RH_Abverkauf_20261026_restated.csv", "RH_Abverkauf_20261102.csv"]
+    for second, name in enumerate(names):
+        (inbox / name).write_text("x\n", encoding="utf-8")
+        os.utime(inbox / name, (1_700_000_000 + second, 1_700_000_000 + second))
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, home, None)
+        second = _tick(instance, home, first.cursor)
+    by_date = {r.partition_key.keys_by_dimension["date"]: r.run_config["ops"]["landing__received_files"]["config"]["paths"] for r in second.run_requests}
+    assert by_date == {
+        "2026-10-26": [str(inbox / names[0]), str(inbox / names[1])],
+        "2026-11-02": [str(inbox / names[2])],
+    }
 
 
 def test_hidden_and_partial_files_are_ignored(home: Path) -> None:

@@ -1,13 +1,13 @@
-"""End to end: the sample feeds, materialized in-process on tmp_path, hold every invariant of CHANNEL_MODEL.md.
+"""End to end: the sample feeds, loaded through the real ingest path, hold every invariant of CHANNEL_MODEL.md.
 
-One module-scoped warehouse is built from the generator's sample (whose truth gives the exact
-numbers), plus unreadable files; the tests then read it through the DuckDB views.
+The session's sample warehouse is built from the generator's sample (whose truth gives the exact
+numbers), plus unreadable files; the tests then read it through the DuckDB views. The tests that
+write (re-sending, reprocessing) run last and leave the numbers unchanged.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,75 +15,34 @@ import polars as pl
 import pytest
 
 from connectors.folder import list_inbox
-from pipelines.runner import group_files, landed_groups, run_partitions
-from sampledata.generator import END_CUSTOMERS, copy_feed_specs, generate_samples, write_unreadable_samples
-from sampledata.truth import SampleTruth
-from schemas.settings import ThroughlineSettings
-from tests.conftest import TEST_SECRET
-from warehouse.catalog import connect
-from warehouse.storage import storage_for_home
+from ingest.context import IngestContext
+from ingest.plan import landed_in_range
+from ingest.run import reprocess
+from sampledata.generator import END_CUSTOMERS, generate_samples
+from schemas.settings import resolve_customer_key
+from tests.conftest import TEST_SECRET, SampleWarehouse, ingest_inbox
 
-
-class Warehouse:
-    """A loaded home folder and helpers to query it."""
-
-    def __init__(
-        self, settings: ThroughlineSettings, truth: SampleTruth, unreadable: dict[str, Path]
-    ) -> None:
-        self.settings = settings
-        self.truth = truth
-        self.unreadable = unreadable
-        self.storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
-
-    def query(self, sql: str) -> pl.DataFrame:
-        connection = connect(self.storage)
-        try:
-            return connection.sql(sql).pl()
-        finally:
-            connection.close()
-
-    def ingest_inbox(self) -> None:
-        waiting = [f.path for f in list_inbox(self.settings.inbox_dir)]
-        groups, problems = group_files(self.settings, waiting, None)
-        assert problems == []
-        runs = run_partitions(self.settings, groups, channel="folder", report=lambda _: None)
-        assert all(run.success for run in runs), [run for run in runs if not run.success]
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    home = tmp_path_factory.mktemp("e2e") / "home"
-    saved = {
-        name: os.environ.get(name)
-        for name in ("THROUGHLINE_HOME", "THROUGHLINE_CUSTOMER_KEY_SECRET", "DAGSTER_HOME")
-    }
-    os.environ.update(
-        THROUGHLINE_HOME=str(home),
-        THROUGHLINE_CUSTOMER_KEY_SECRET=TEST_SECRET,
-        DAGSTER_HOME=str(home / "dagster"),
-    )
-    try:
-        settings = ThroughlineSettings.from_env()
-        settings.ensure_layout()
-        copy_feed_specs(settings.feeds_dir)
-        truth = generate_samples(settings.inbox_dir)
-        unreadable = write_unreadable_samples(settings.inbox_dir)
-        loaded = Warehouse(settings, truth, unreadable)
-        loaded.ingest_inbox()
-        yield loaded
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def warehouse(sample_warehouse: SampleWarehouse) -> SampleWarehouse:
+    return sample_warehouse
 
 
-def _loads(warehouse: Warehouse) -> pl.DataFrame:
+@pytest.fixture
+def own_copy(sample_warehouse: SampleWarehouse, tmp_path: Path) -> SampleWarehouse:
+    """A private copy of the loaded sample, for tests that write."""
+    home = tmp_path / "home"
+    shutil.copytree(sample_warehouse.home, home, symlinks=True)
+    return SampleWarehouse(home, sample_warehouse.truth, sample_warehouse.unreadable, sample_warehouse.report)
+
+
+def _loads(warehouse: SampleWarehouse) -> pl.DataFrame:
     return warehouse.query("select * from loads")
 
 
-def test_every_file_is_recorded_with_its_expected_counts(warehouse: Warehouse) -> None:
+def test_every_file_is_recorded_with_its_expected_counts(warehouse: SampleWarehouse) -> None:
     loads = _loads(warehouse).filter(pl.col("status").is_in(["loaded", "superseded"]))
     by_name = {row["source_name"]: row for row in loads.iter_rows(named=True)}
     for expected in warehouse.truth.files:
@@ -97,7 +56,7 @@ def test_every_file_is_recorded_with_its_expected_counts(warehouse: Warehouse) -
     assert len(by_name) == len(warehouse.truth.files)
 
 
-def test_invariant_1_nothing_is_lost(warehouse: Warehouse) -> None:
+def test_invariant_1_nothing_is_lost(warehouse: SampleWarehouse) -> None:
     unbalanced = warehouse.query(
         "select source_name from loads where rows_read - rows_loaded - rows_quarantined <> 0"
     )
@@ -117,7 +76,7 @@ def test_invariant_1_nothing_is_lost(warehouse: Warehouse) -> None:
     assert quarantined.height == 0
 
 
-def test_quarantine_holds_exactly_the_bad_records_with_their_rules(warehouse: Warehouse) -> None:
+def test_quarantine_holds_exactly_the_bad_records_with_their_rules(warehouse: SampleWarehouse) -> None:
     quarantine = warehouse.query(
         "select l.source_name, q.source_row, q.rule, q.message from quarantine q join loads l using (load_id)"
     )
@@ -127,7 +86,7 @@ def test_quarantine_holds_exactly_the_bad_records_with_their_rules(warehouse: Wa
     assert quarantine["message"].null_count() == 0
 
 
-def test_invariant_2_unreadable_files_are_rejected_and_others_land(warehouse: Warehouse) -> None:
+def test_invariant_2_unreadable_files_are_rejected_and_others_land(warehouse: SampleWarehouse) -> None:
     loads = _loads(warehouse)
     rejected = loads.filter(pl.col("status") == "rejected")
     assert sorted(rejected["source_name"].to_list()) == sorted(p.name for p in warehouse.unreadable.values())
@@ -139,7 +98,7 @@ def test_invariant_2_unreadable_files_are_rejected_and_others_land(warehouse: Wa
     assert list_inbox(warehouse.settings.inbox_dir) == []
 
 
-def test_sellout_totals_match_truth(warehouse: Warehouse) -> None:
+def test_sellout_totals_match_truth(warehouse: SampleWarehouse) -> None:
     actual = warehouse.query(
         "select distributor_id, count(*) as lines, count(distinct line_id) as distinct_lines, "
         "sum(quantity) as quantity, sum(net_amount) as net from sellout group by distributor_id"
@@ -161,7 +120,7 @@ def test_sellout_totals_match_truth(warehouse: Warehouse) -> None:
         )
 
 
-def test_inventory_matches_truth(warehouse: Warehouse) -> None:
+def test_inventory_matches_truth(warehouse: SampleWarehouse) -> None:
     actual = warehouse.query(
         "select distributor_id, count(*) as rows, sum(quantity_on_hand) as on_hand from inventory group by all"
     )
@@ -171,7 +130,7 @@ def test_inventory_matches_truth(warehouse: Warehouse) -> None:
     }
 
 
-def test_invariant_4_restatement_supersedes_the_earlier_report(warehouse: Warehouse) -> None:
+def test_invariant_4_restatement_supersedes_the_earlier_report(warehouse: SampleWarehouse) -> None:
     superseded = [f for f in warehouse.truth.files if f.status == "superseded"]
     assert superseded, "the sample has a restated week"
     for original in superseded:
@@ -181,14 +140,14 @@ def test_invariant_4_restatement_supersedes_the_earlier_report(warehouse: Wareho
         assert warehouse.query(f"select count(*) as n from sellout where load_id = '{load_id}'")["n"][0] == 0
 
 
-def test_invariant_5_overlapping_lines_count_once(warehouse: Warehouse) -> None:
+def test_invariant_5_overlapping_lines_count_once(warehouse: SampleWarehouse) -> None:
     duplicates = warehouse.query("select line_id from sellout group by line_id having count(*) > 1")
     assert duplicates.height == 0
     overlap = warehouse.truth.sellout
     assert any(t.duplicate_lines > 0 for t in overlap.values()), "the sample has overlapping weeks"
 
 
-def test_invariant_6_lineage(warehouse: Warehouse) -> None:
+def test_invariant_6_lineage(warehouse: SampleWarehouse) -> None:
     missing = warehouse.query(
         "select count(*) as n from sellout where source_file is null or source_row is null or load_id is null"
     )
@@ -197,7 +156,7 @@ def test_invariant_6_lineage(warehouse: Warehouse) -> None:
     assert files and all(warehouse.storage.local_path(f).is_file() for f in files)
 
 
-def test_invariant_7_no_end_customer_identity_in_any_view(warehouse: Warehouse) -> None:
+def test_invariant_7_no_end_customer_identity_in_any_view(warehouse: SampleWarehouse) -> None:
     identities = [
         value
         for customers in END_CUSTOMERS.values()
@@ -215,27 +174,24 @@ def test_invariant_7_no_end_customer_identity_in_any_view(warehouse: Warehouse) 
     assert keyed > 0
 
 
-def test_invariant_3_same_bytes_again_change_nothing(warehouse: Warehouse) -> None:
-    before = warehouse.query("select count(*) as n, sum(net_amount) as net from sellout").row(0)
-    generate_samples(warehouse.settings.inbox_dir)  # identical bytes
-    warehouse.ingest_inbox()
-    after = warehouse.query("select count(*) as n, sum(net_amount) as net from sellout").row(0)
+def test_invariant_3_same_bytes_again_change_nothing(own_copy: SampleWarehouse) -> None:
+    before = own_copy.query("select count(*) as n, sum(net_amount) as net from sellout").row(0)
+    generate_samples(own_copy.settings.inbox_dir)  # identical bytes
+    ingest_inbox(own_copy.home)
+    after = own_copy.query("select count(*) as n, sum(net_amount) as net from sellout").row(0)
     assert after == before
-    duplicates = _loads(warehouse).filter(pl.col("status") == "duplicate")
-    assert duplicates.height == len(warehouse.truth.files)
+    duplicates = _loads(own_copy).filter(pl.col("status") == "duplicate")
+    assert duplicates.height == len(own_copy.truth.files)
     assert duplicates["rows_loaded"].sum() == 0
 
 
-def test_reprocess_gives_the_same_warehouse(warehouse: Warehouse) -> None:
+def test_reprocess_gives_the_same_warehouse(own_copy: SampleWarehouse) -> None:
     query = "select distributor_id, count(*) as n, sum(net_amount) as net, sum(quantity) as q from sellout group by all order by 1"
-    before = warehouse.query(query)
-    loads_before = _loads(warehouse).height
-    runs = run_partitions(
-        warehouse.settings,
-        landed_groups(warehouse.settings, None, None, None),
-        channel="folder",
-        report=lambda _: None,
-    )
-    assert all(run.success for run in runs)
-    assert warehouse.query(query).equals(before)
-    assert _loads(warehouse).height == loads_before  # re-runs replace their rows, never add
+    before = own_copy.query(query)
+    loads_before = _loads(own_copy).height
+    key = resolve_customer_key(own_copy.settings, {"THROUGHLINE_CUSTOMER_KEY_SECRET": TEST_SECRET})
+    context = IngestContext.open(own_copy.settings, key)
+    report = reprocess(context, landed_in_range(context, None, None, None))
+    assert {o.load.status for o in report.outcomes} == {"loaded", "superseded", "rejected"}
+    assert own_copy.query(query).equals(before)
+    assert _loads(own_copy).height == loads_before  # re-runs replace their rows, never add

@@ -1,0 +1,517 @@
+"""The `throughline` command line: parses arguments, calls the use cases, prints the results.
+
+Results go to stdout (`--format csv` is RFC 4180 with a header row), progress and problems to
+stderr, and every error exits non-zero with a message that says what to do. No command reads a
+file format itself (that is `ingest`'s job) and reading commands never create anything.
+THROUGHLINE_HOME sets the home folder (default ~/.throughline); see `schemas/settings.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from cli.output import StderrProgress, err, write_frame
+from schemas.feed_spec import FeedSpec, FeedSpecError, load_feed_spec, load_spec_catalog
+from schemas.settings import (
+    DEMO_KEY_FILE,
+    HOME_ENV,
+    CustomerKeyError,
+    ThroughlineSettings,
+    resolve_customer_key,
+)
+
+FORMATS = ("table", "csv", "json")
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback, exit status 2."""
+
+
+def _settings() -> ThroughlineSettings:
+    return ThroughlineSettings.from_env()
+
+
+def _existing_storage(settings: ThroughlineSettings):
+    """The home's warehouse for reading; a UserError (and nothing created) when there is none yet."""
+    from warehouse.storage import storage_for_home
+    from warehouse.tables import warehouse_exists
+
+    storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
+    if not warehouse_exists(storage):
+        raise UserError(
+            f"no warehouse in {settings.home} yet: load files first (`throughline ingest FILE ...`, or "
+            f"`make run` for the sample data), or set {HOME_ENV} to the home you meant"
+        )
+    return storage
+
+
+def _context(settings: ThroughlineSettings, args: argparse.Namespace):
+    from ingest.context import IngestContext
+
+    try:
+        key = resolve_customer_key(settings)
+    except CustomerKeyError as error:
+        raise UserError(str(error)) from error
+    settings.ensure_layout()
+    return IngestContext.open(settings, key, StderrProgress(verbose=getattr(args, "verbose", False)))
+
+
+def ensure_demo_key(settings: ThroughlineSettings) -> None:
+    """The demo's end-customer key: a file in the demo home, used only when the environment has none."""
+    import os
+    import secrets
+
+    from schemas.settings import CUSTOMER_KEY_SECRET_ENV
+
+    if os.environ.get(CUSTOMER_KEY_SECRET_ENV):
+        return
+    key_file = settings.home / DEMO_KEY_FILE
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
+        key_file.chmod(0o600)
+        err(f"demo: created an end-customer key in {key_file} (production sets {CUSTOMER_KEY_SECRET_ENV})")
+
+
+def _outcome_frame(report) -> pl.DataFrame:
+    rows = [o.load for o in report.outcomes] + report.resumed
+    return pl.DataFrame(
+        [
+            {
+                "source_name": row.source_name,
+                "distributor_id": row.distributor_id,
+                "status": row.status,
+                "rows_read": row.rows_read,
+                "rows_loaded": row.rows_loaded,
+                "rows_quarantined": row.rows_quarantined,
+                "rows_skipped": row.rows_skipped,
+                "error": row.error or row.warnings,
+            }
+            for row in rows
+        ],
+        schema={
+            "source_name": pl.String,
+            "distributor_id": pl.String,
+            "status": pl.String,
+            "rows_read": pl.Int64,
+            "rows_loaded": pl.Int64,
+            "rows_quarantined": pl.Int64,
+            "rows_skipped": pl.Int64,
+            "error": pl.String,
+        },
+    )
+
+
+def _run_ingest(
+    settings: ThroughlineSettings, args: argparse.Namespace, paths: list[Path], distributor: str | None
+):
+    from ingest.plan import plan_paths
+    from ingest.run import ingest_files, settle_inbox_files
+
+    context = _context(settings, args)
+    incoming, problems = plan_paths(context, paths, distributor)
+    for problem in problems:
+        err(problem)
+    for path, error in context.catalog.errors.items():
+        err(
+            f"feed spec {path.name} is invalid; its distributor's files are rejected until it is fixed:\n{error}"
+        )
+    report = ingest_files(context, incoming, confirm=getattr(args, "confirm", False))
+    settle_inbox_files(report, settings.rejected_dir)
+    for hold in report.holds:
+        err(f"{hold.source_name}: {hold.warning}")
+    return report, problems
+
+
+def summary(settings: ThroughlineSettings) -> pl.DataFrame:
+    """Per distributor: files by outcome, and the lines each table holds now (what analysts see)."""
+    from warehouse.tables import scan_table
+
+    storage = _existing_storage(settings)
+    loads = scan_table(storage, "loads")
+    per_status = loads.group_by("distributor_id").agg(
+        pl.len().alias("files"),
+        *[
+            (pl.col("status") == status).sum().alias(status)
+            for status in ("loaded", "superseded", "duplicate", "rejected", "held")
+        ],
+        pl.col("rows_quarantined")
+        .filter(pl.col("status").is_in(["loaded", "superseded"]))
+        .sum()
+        .alias("quarantined"),
+    )
+    lines = scan_table(storage, "sellout").group_by("distributor_id").agg(pl.len().alias("sellout_lines"))
+    stock = scan_table(storage, "inventory").group_by("distributor_id").agg(pl.len().alias("inventory_rows"))
+    return (
+        per_status.join(lines, on="distributor_id", how="left")
+        .join(stock, on="distributor_id", how="left")
+        .with_columns(pl.col("sellout_lines", "inventory_rows").fill_null(0))
+        .sort("distributor_id")
+        .collect()
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from connectors.folder import list_inbox
+    from sampledata.generator import copy_feed_specs, generate_samples
+
+    settings = _settings()
+    settings.ensure_layout()
+    ensure_demo_key(settings)
+    copied = copy_feed_specs(settings.feeds_dir)
+    err(f"demo: {len(copied)} sample feed specs in {settings.feeds_dir}")
+    generate_samples(settings.inbox_dir, seed=args.seed, as_of=args.as_of)
+    waiting = [f.path for f in list_inbox(settings.inbox_dir)]
+    err(f"demo: {len(waiting)} sample files in {settings.inbox_dir}; loading them")
+    _, problems = _run_ingest(settings, args, waiting, None)
+    write_frame(summary(settings), args.format)
+    return 1 if problems else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = _settings()
+    paths = [Path(p) for p in args.paths]
+    if missing := [str(p) for p in paths if not p.exists() and not p.is_symlink()]:
+        raise UserError(f"no such file: {', '.join(missing)}")
+    report, problems = _run_ingest(settings, args, paths, args.distributor)
+    write_frame(_outcome_frame(report), args.format)
+    rejected = any(o.load.status == "rejected" for o in report.outcomes)
+    return 1 if problems or rejected else 0
+
+
+def _spec_for_inspect(settings: ThroughlineSettings, path: Path, spec_arg: str | None) -> FeedSpec:
+    catalog = load_spec_catalog(settings.feeds_dir)
+    if spec_arg:
+        candidate = Path(spec_arg)
+        if candidate.is_file():
+            return load_feed_spec(candidate)
+        if spec_arg in catalog.specs:
+            return catalog.specs[spec_arg]
+        raise UserError(f"no feed spec '{spec_arg}': give a YAML path or one of {sorted(catalog.specs)}")
+    matching = [spec for spec in catalog.specs.values() if spec.matches(path.name)]
+    if path.parent.name in {spec.distributor_id for spec in matching}:
+        matching = [spec for spec in matching if spec.distributor_id == path.parent.name]
+    if len(matching) != 1:
+        found = ", ".join(spec.id for spec in matching) or "none"
+        raise UserError(
+            f"{path.name}: {len(matching)} feed specs match its name ({found}); pass --spec ID or --spec FILE"
+        )
+    return matching[0]
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ingest.context import key_matches_warehouse
+    from ingest.inspect import inspect_file, throwaway_secret
+    from transforms.readers import UnreadableFileError
+    from warehouse.storage import storage_for_home
+
+    settings = _settings()
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"not a file: {path}")
+    spec = _spec_for_inspect(settings, path, args.spec)
+    try:
+        key = resolve_customer_key(settings)
+        secret = key.secret.get_secret_value()
+        matches = key_matches_warehouse(storage_for_home(settings.landing_dir, settings.warehouse_dir), key)
+        if matches is False:
+            err(
+                "note: this end-customer key is not the warehouse's: end_customer_key values below will not match it"
+            )
+    except CustomerKeyError:
+        secret = throwaway_secret()
+        err(
+            "note: no end-customer key is set, so end_customer_key values below use a throwaway key and match "
+            "nothing in the warehouse (set THROUGHLINE_CUSTOMER_KEY_SECRET to see the warehouse's)"
+        )
+    try:
+        inspection = inspect_file(path, spec, secret=secret, limits=settings.limits)
+    except UnreadableFileError as error:
+        raise UserError(f"{path}: {error}") from error
+    write_frame(inspection.valid, args.format)
+    for note in inspection.notes:
+        err(f"note: {note}")
+    if inspection.quarantined.height:
+        err(f"{inspection.quarantined.height} of {inspection.rows_read} record(s) would be quarantined:")
+        write_frame(inspection.quarantined, args.format, sys.stderr)
+    err(inspection.summary(path.name))
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from warehouse.catalog import ReadOnlyQueryError, connect_read_only, run_read_only
+
+    storage = _existing_storage(_settings())
+    connection = connect_read_only(storage)
+    try:
+        frame = run_read_only(connection, args.sql).pl()
+    except ReadOnlyQueryError as error:
+        raise UserError(str(error)) from error
+    except duckdb.Error as error:
+        raise UserError(f"query failed: {error}") from error
+    finally:
+        connection.close()
+    write_frame(frame, args.format)
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    settings = _settings()
+    catalog = load_spec_catalog(settings.feeds_dir)
+    if args.feeds_command == "check":
+        for problem in catalog.errors.values():
+            err(problem)
+        for warning in getattr(catalog, "warnings", []):
+            err(f"warning: {warning}")
+        if catalog.errors:
+            err(
+                f"{len(catalog.errors)} of {len(catalog.errors) + len(catalog.specs)} spec file(s) are invalid; fix them and run `throughline feeds check` again"
+            )
+            return EXIT_USER_ERROR
+        err(f"{len(catalog.specs)} feed spec(s) in {settings.feeds_dir} are valid")
+        return 0
+    for path in catalog.errors:
+        err(f"{path.name} is invalid (`throughline feeds check` says why); its distributor is disabled")
+    frame = pl.DataFrame(
+        [
+            {
+                "id": spec.id,
+                "distributor_id": spec.distributor_id,
+                "name": spec.name,
+                "dataset": spec.dataset,
+                "format": spec.format.type,
+                "cadence": spec.cadence,
+                "file_patterns": " ".join(spec.file_patterns),
+                "spec_version": spec.version,
+            }
+            for spec in catalog.specs.values()
+        ],
+        schema=[
+            "id",
+            "distributor_id",
+            "name",
+            "dataset",
+            "format",
+            "cadence",
+            "file_patterns",
+            "spec_version",
+        ],
+    )
+    write_frame(frame, args.format)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from warehouse.ledger import read_loads
+
+    storage = _existing_storage(_settings())
+    loads = read_loads(storage).sort("received_at", "started_at").tail(args.limit)
+    write_frame(
+        loads.select(
+            "received_at", "distributor_id", "source_name", "status", "rows_read", "rows_loaded",
+            "rows_quarantined", "rows_skipped", pl.coalesce("error", "warnings").alias("error"),
+        ),
+        args.format,
+    )  # fmt: skip
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from ingest.plan import landed_in_range
+    from ingest.run import reprocess
+
+    settings = _settings()
+    _existing_storage(settings)
+    context = _context(settings, args)
+    chosen = landed_in_range(context, args.distributor, args.since, args.until)
+    if not chosen:
+        err("nothing to reprocess: no landed files match")
+        return 0
+    report = reprocess(context, chosen)
+    write_frame(_outcome_frame(report), args.format)
+    return 1 if any(o.load.status == "rejected" for o in report.outcomes) else 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from ingest.complete import complete_core
+    from ingest.run import prepare
+    from warehouse.catalog import ensure_catalog
+    from warehouse.ledger import load_statuses
+
+    settings = _settings()
+    _existing_storage(settings)
+    context = _context(settings, args)
+    statuses = load_statuses(context.storage, args.load_ids)
+    unknown = [load_id for load_id in args.load_ids if statuses.get(load_id) != "held"]
+    if unknown:
+        raise UserError(f"not held (see `throughline status`): {', '.join(unknown)}")
+    prepare(context)
+    complete_core(context, confirmed=args.load_ids)
+    ensure_catalog(context.storage, settings.catalog_path)
+    after = load_statuses(context.storage, args.load_ids)
+    write_frame(pl.DataFrame({"load_id": list(after), "status": list(after.values())}), args.format)
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from sampledata.generator import copy_feed_specs, generate_samples, write_truth
+
+    out = Path(args.out)
+    truth = generate_samples(out / "inbox", seed=args.seed, as_of=args.as_of)
+    copy_feed_specs(out / "feeds")
+    write_truth(truth, out / "truth.json")
+    err(
+        f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, expected results in {out / 'truth.json'}"
+    )
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-16") from error
+
+
+def _distributor_id(text: str) -> str:
+    from schemas.feed_spec import validate_distributor_id
+
+    try:
+        return validate_distributor_id(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="throughline",
+        description=(
+            "Throughline: distributor sell-out and inventory feeds into a governed Delta Lake + DuckDB warehouse. "
+            f"The home folder is ${HOME_ENV} (default ~/.throughline)."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_format(sub: argparse.ArgumentParser, default: str = "table") -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--format", choices=FORMATS, default=default, help=f"output format (default {default})"
+        )
+        return sub
+
+    def with_verbose(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--verbose", action="store_true", help="also print each batch of records read")
+        return sub
+
+    demo = with_verbose(
+        with_format(
+            commands.add_parser("demo", help="generate sample feeds into the inbox and load them all")
+        )
+    )
+    demo.add_argument("--seed", type=int, default=7, help="sample generator seed (default 7)")
+    demo.add_argument(
+        "--as-of", type=_iso_date, default=date(2026, 11, 16), help="sample as-of date (default 2026-11-16)"
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    ingest = with_verbose(with_format(commands.add_parser("ingest", help="load files now, in this process")))
+    ingest.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files to load (files in an inbox folder leave it once loaded)",
+    )
+    ingest.add_argument(
+        "--distributor",
+        type=_distributor_id,
+        help="distributor id (default: the inbox folder, or the one spec the name matches)",
+    )
+    ingest.add_argument(
+        "--confirm",
+        action="store_true",
+        help="accept reports that would empty or sharply shrink a loaded period",
+    )
+    ingest.set_defaults(handler=cmd_ingest)
+
+    inspect = with_format(
+        commands.add_parser("inspect", help="print the canonical records a file would become; writes nothing")
+    )
+    inspect.add_argument("file", metavar="FILE")
+    inspect.add_argument(
+        "--spec", help="feed spec id or YAML path (default: the spec whose file pattern matches)"
+    )
+    inspect.set_defaults(handler=cmd_inspect)
+
+    query = with_format(
+        commands.add_parser("query", help="run one read-only SQL SELECT over the warehouse views")
+    )
+    query.add_argument("sql", metavar="SQL")
+    query.set_defaults(handler=cmd_query)
+
+    feeds = commands.add_parser("feeds", help="list or check the feed specs in $THROUGHLINE_HOME/feeds")
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    with_format(feeds_commands.add_parser("list", help="one line per valid feed spec")).set_defaults(
+        handler=cmd_feeds
+    )
+    feeds_commands.add_parser("check", help="validate every spec; exit 2 listing every problem").set_defaults(
+        handler=cmd_feeds, format="table"
+    )
+
+    status = with_format(commands.add_parser("status", help="recent loads, in arrival order (latest last)"))
+    status.add_argument("--limit", type=int, default=30, help="how many loads (default 30)")
+    status.set_defaults(handler=cmd_status)
+
+    reprocess = with_verbose(
+        with_format(
+            commands.add_parser("reprocess", help="re-run loads from landing with the current feed specs")
+        )
+    )
+    reprocess.add_argument("--distributor", type=_distributor_id, help="only this distributor")
+    reprocess.add_argument("--since", type=_iso_date, help="first report date (YYYY-MM-DD)")
+    reprocess.add_argument("--until", type=_iso_date, help="last report date (YYYY-MM-DD)")
+    reprocess.set_defaults(handler=cmd_reprocess)
+
+    confirm = with_format(
+        commands.add_parser("confirm", help="accept held reports (that would empty or shrink a period)")
+    )
+    confirm.add_argument("load_ids", nargs="+", metavar="LOAD_ID")
+    confirm.set_defaults(handler=cmd_confirm)
+
+    samples = commands.add_parser(
+        "samples", help="write the sample feeds, specs and expected results to a folder"
+    )
+    samples.add_argument("out", metavar="DIR")
+    samples.add_argument("--seed", type=int, default=7)
+    samples.add_argument("--as-of", type=_iso_date, default=date(2026, 11, 16))
+    samples.set_defaults(handler=cmd_samples)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:
+        return 0
+    except (UserError, FeedSpecError) as error:
+        err(f"error: {error}")
+        return EXIT_USER_ERROR
+    except Exception as error:
+        from ingest.context import KeyMismatchError
+
+        if isinstance(error, KeyMismatchError):
+            err(f"error: {error}")
+            return EXIT_USER_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

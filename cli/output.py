@@ -1,0 +1,67 @@
+"""How the CLI prints: result frames to stdout, progress and problems to stderr.
+
+Tables never cut a message short (an error's fix hint is the point of the message); file names are
+printed escaped, so a name holding a newline cannot forge a line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TextIO
+
+import polars as pl
+
+from ingest.context import Progress
+from ingest.route import printable
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_frame(frame: pl.DataFrame, output_format: str, stream: TextIO | None = None) -> None:
+    """Print a frame as an aligned table, RFC 4180 CSV (header row, plain numbers) or JSON records."""
+    stream = stream or sys.stdout
+    if output_format == "csv":
+        stream.write(frame.write_csv(line_terminator="\r\n", quote_style="necessary"))
+    elif output_format == "json":
+        stream.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
+    else:
+        with pl.Config(
+            tbl_rows=-1,
+            tbl_cols=-1,
+            fmt_str_lengths=10_000,
+            fmt_table_cell_list_len=-1,
+            tbl_width_chars=10_000,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
+        ):
+            stream.write(f"{frame}\n")
+    stream.flush()
+
+
+class StderrProgress(Progress):
+    """One line per file, then a running count of records on long files (every second)."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self._started = 0.0
+        self._last = 0.0
+
+    def file_started(self, name: str, size: int) -> None:
+        self._started = self._last = time.monotonic()
+        err(f"loading {printable(name)} ({size:,} bytes)")
+
+    def records(self, name: str, count: int) -> None:
+        now = time.monotonic()
+        if self.verbose or now - self._last >= PROGRESS_INTERVAL_SECONDS:
+            self._last = now
+            rate = count / max(now - self._started, 1e-6)
+            err(f"  {printable(name)}: {count:,} records read ({rate:,.0f}/s)")
+
+    def message(self, text: str) -> None:
+        err(text)

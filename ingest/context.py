@@ -1,0 +1,84 @@
+"""What every ingest use case of one run shares: settings, storage, the end-customer key, the feed
+specs, and where progress goes. Built once when a run starts (CLI or Dagster resource).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas.feed_spec import SpecCatalog, load_spec_catalog
+from schemas.settings import CustomerKey, ThroughlineSettings
+from warehouse.storage import WarehouseStorage, storage_for_home
+
+KEY_FINGERPRINT = "customer-key.fingerprint"
+
+
+class Progress:
+    """Where a run reports what it does; the default says nothing. The CLI prints to stderr."""
+
+    def file_started(self, name: str, size: int) -> None:
+        """A file's load begins."""
+
+    def records(self, name: str, count: int) -> None:
+        """`count` records of the file have been read so far."""
+
+    def message(self, text: str) -> None:
+        """One line worth showing a person."""
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    settings: ThroughlineSettings
+    storage: WarehouseStorage
+    customer_key: CustomerKey
+    catalog: SpecCatalog
+    progress: Progress = field(default_factory=Progress)
+
+    @classmethod
+    def open(
+        cls, settings: ThroughlineSettings, customer_key: CustomerKey, progress: Progress | None = None
+    ) -> IngestContext:
+        return cls(
+            settings=settings,
+            storage=storage_for_home(settings.landing_dir, settings.warehouse_dir),
+            customer_key=customer_key,
+            catalog=load_spec_catalog(settings.feeds_dir),
+            progress=progress or Progress(),
+        )
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.settings.lock_dir
+
+    @property
+    def work_dir(self) -> Path:
+        return self.settings.work_dir
+
+    @property
+    def secret(self) -> str:
+        return self.customer_key.secret.get_secret_value()
+
+
+class KeyMismatchError(RuntimeError):
+    """The end-customer key differs from the one the warehouse was built with."""
+
+
+def check_customer_key(context: IngestContext) -> None:
+    """Refuse a key other than the warehouse's (its hashes would not match); record it on first use."""
+    recorded = context.storage.read_meta(KEY_FINGERPRINT)
+    fingerprint = context.customer_key.fingerprint
+    if recorded is None:
+        context.storage.write_meta(KEY_FINGERPRINT, fingerprint)
+    elif recorded != fingerprint:
+        raise KeyMismatchError(
+            f"the end-customer key (from the {context.customer_key.source}) is not the one this warehouse "
+            f"was built with (key fingerprint {fingerprint}, warehouse {recorded}): its end_customer_key "
+            "values would not match. Set THROUGHLINE_CUSTOMER_KEY_SECRET to the original key."
+        )
+
+
+def key_matches_warehouse(storage: WarehouseStorage, customer_key: CustomerKey) -> bool | None:
+    """True/False when the warehouse has a recorded key; None when it has none yet."""
+    recorded = storage.read_meta(KEY_FINGERPRINT)
+    return None if recorded is None else recorded == customer_key.fingerprint

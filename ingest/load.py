@@ -1,0 +1,257 @@
+"""Loading one landed file: read, normalize, validate, split, and write staging, quarantine and its
+`loads` row (as `staged`; completing core is `ingest.complete`'s step).
+
+The file streams once: each batch is split into valid records (staging, one commit replacing any
+earlier run of the same load) and failed ones (quarantine). Every record the reader emits is
+loaded or quarantined; every line it did not emit is counted in `rows_skipped` by the rule that
+skipped it. A footer row that reads as a valid record is quarantined (`footer_is_data`), never
+dropped. A file that cannot be read becomes a `rejected` load with an error a person can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from ingest.context import IngestContext
+from ingest.route import Route, printable
+from schemas.feed_spec import FeedSpec
+from schemas.rules import RuleContext
+from schemas.tables import TABLE_COLUMNS, TIMESTAMP
+from transforms.normalize import normalize_records
+from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, ReadResult, UnreadableFileError, read_records
+from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
+from warehouse.faults import crash_point
+from warehouse.ledger import LandedFile, LoadRow, write_load
+from warehouse.tables import (
+    conform_batches,
+    distributor_lock,
+    replace_rows,
+    replace_rows_streaming,
+    sql_literal,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 250_000
+FOOTER_IS_DATA = "footer_is_data"
+
+
+@dataclass
+class _Counts:
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, rule: str, count: int) -> None:
+        if count:
+            self.skipped[rule] = self.skipped.get(rule, 0) + count
+
+
+def new_load_row(landed: LandedFile, route: Route, started_at: datetime) -> LoadRow:
+    """A `loads` row for a landed file with nothing read yet."""
+    spec = route.spec
+    return LoadRow(
+        load_id=landed.load_id,
+        distributor_id=landed.distributor_id,
+        feed_id=spec.id if spec else None,
+        dataset=spec.dataset if spec else None,
+        channel=landed.channel,
+        source_name=landed.source_name,
+        source_file=landed.source_file,
+        sha256=landed.sha256,
+        bytes=landed.bytes,
+        spec_version=spec.version if spec else None,
+        period_start=spec.period.period_of(landed.source_name) if spec and spec.period else None,
+        rows_read=0,
+        rows_loaded=0,
+        rows_quarantined=0,
+        status="rejected",
+        error=None,
+        received_at=landed.received_at,
+        started_at=started_at,
+        finished_at=started_at,
+    )
+
+
+def load_landed_file(context: IngestContext, landed: LandedFile, route: Route) -> LoadRow:
+    """Load one landed file and write its `loads` row; never raises for bad input."""
+    row = new_load_row(landed, route, datetime.now(UTC))
+    name = printable(landed.source_name)
+    with distributor_lock(context.lock_dir, landed.distributor_id):
+        if route.spec is None:
+            row.error = f"{name}: {route.reason or 'no feed spec matches it'}"
+        else:
+            context.work_dir.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=f"{row.load_id}-", dir=context.work_dir))
+            context.progress.file_started(landed.source_name, landed.bytes)
+            try:
+                counts, notes = _load_with_fallback(context, route.spec, landed, row, scratch)
+                row.rows_read, row.rows_loaded, row.rows_quarantined = (
+                    counts.read,
+                    counts.loaded,
+                    counts.quarantined,
+                )
+                row.rows_skipped = sum(counts.skipped.values())
+                row.skipped_detail = json.dumps(counts.skipped, sort_keys=True) if counts.skipped else None
+                row.warnings = "\n".join(notes) or None
+                row.status = "staged"
+            except (UnreadableFileError, ValueError, OSError) as error:
+                row.error = f"{name}: {error}"
+            except Exception as error:  # a reader bug must not stop the other files of the run
+                log.exception("unexpected failure loading %s", name)
+                first_line = (str(error).splitlines() or [""])[0][:500]
+                row.error = f"{name}: unexpected {type(error).__name__}: {first_line} (see the run log)"
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        row.finished_at = datetime.now(UTC)
+        write_load(context.storage, row)
+        crash_point("after_load_row")
+    return row
+
+
+def _load_with_fallback(
+    context: IngestContext, spec: FeedSpec, landed: LandedFile, row: LoadRow, scratch: Path
+) -> tuple[_Counts, list[str]]:
+    try:
+        return _write_records(context, spec, landed, row, scratch, tolerant=False)
+    except Exception as error:
+        if spec.format.type != "csv" or not _is_polars_parse_error(error):
+            raise
+        log.info(
+            "fast CSV parser failed on %s (%s); retrying with the tolerant parser", landed.source_name, error
+        )
+        return _write_records(context, spec, landed, row, scratch, tolerant=True)
+
+
+def _write_records(
+    context: IngestContext, spec: FeedSpec, landed: LandedFile, row: LoadRow, scratch: Path, *, tolerant: bool
+) -> tuple[_Counts, list[str]]:
+    storage = context.storage
+    result: ReadResult = read_records(
+        storage.local_path(landed.source_file),
+        spec.format,
+        scratch,
+        tolerant=tolerant,
+        limits=context.settings.limits,
+    )
+    normalized = normalize_records(result.records, spec, customer_key_secret=context.secret)
+    rule_context = RuleContext(spec=spec, as_of=row.started_at.date())
+    flagged = flag_failures(normalized, rule_context)
+    counts = _Counts()
+    for rule, count in result.skipped.items():
+        counts.skip(rule, count)
+    failed_parts: list[pl.DataFrame] = []
+    frames = _staging_frames(flagged, rule_context, landed, row, counts, failed_parts, context)
+    table = f"staging_{spec.dataset}"
+    predicate = (
+        f"distributor_id = {sql_literal(spec.distributor_id)} AND load_id = {sql_literal(row.load_id)}"
+    )
+    replace_rows_streaming(storage, table, conform_batches(frames, table), predicate)
+    crash_point("after_staging")
+    quarantined = (
+        pl.concat(failed_parts) if failed_parts else pl.DataFrame(schema=TABLE_COLUMNS["quarantine"])
+    )
+    quarantined = quarantined.with_columns(
+        pl.lit(row.load_id).alias("load_id"),
+        pl.lit(spec.distributor_id).alias("distributor_id"),
+        pl.lit(spec.id).alias("feed_id"),
+        pl.lit(landed.source_file).alias("source_file"),
+        pl.lit(row.started_at).cast(TIMESTAMP).alias("ingested_at"),
+    )
+    replace_rows(storage, "quarantine", quarantined, f"load_id = {sql_literal(row.load_id)}")
+    crash_point("after_quarantine")
+    return counts, list(result.notes)
+
+
+def _footer_message(spec: FeedSpec) -> pl.Expr:
+    footer_rows = getattr(spec.format, "footer_rows", 0)
+    return pl.format(
+        "row {} is within the last {} row(s) that footer_rows skips, but it reads as a valid record, so it "
+        "was kept here rather than dropped; lower the feed spec's footer_rows, or remove the row from the file",
+        pl.col("source_row"),
+        pl.lit(footer_rows),
+    )
+
+
+def _staging_frames(
+    flagged: pl.LazyFrame,
+    rule_context: RuleContext,
+    landed: LandedFile,
+    row: LoadRow,
+    counts: _Counts,
+    failed_parts: list[pl.DataFrame],
+    context: IngestContext,
+) -> Iterator[pl.DataFrame]:
+    spec = rule_context.spec
+    table = f"staging_{spec.dataset}"
+    lineage = {
+        "distributor_id": pl.lit(spec.distributor_id),
+        "feed_id": pl.lit(spec.id),
+        "period_start": pl.lit(row.period_start, dtype=pl.Date),
+        "source_file": pl.lit(landed.source_file),
+        "load_id": pl.lit(row.load_id),
+        "received_at": pl.lit(landed.received_at).cast(TIMESTAMP),
+        "ingested_at": pl.lit(row.started_at).cast(TIMESTAMP),
+    }
+    available = set(flagged.collect_schema().names())
+    columns = [
+        lineage[name] if name in lineage else (pl.col(name) if name in available else pl.lit(None))
+        for name in TABLE_COLUMNS[table]
+    ]
+    names = list(TABLE_COLUMNS[table])
+    allowed_sources = quarantine_sources(spec)
+    for batch in flagged.collect_batches(chunk_size=BATCH_ROWS):
+        is_footer = batch[ROW_KIND] == "footer"
+        data = batch.filter(~is_footer)
+        footer = batch.filter(is_footer)
+        if footer.height:
+            footer_data = footer.filter(pl.col(RULE_COLUMN).is_null())
+            counts.skip("footer", footer.height - footer_data.height)
+            if footer_data.height:
+                quarantined = quarantine_records(
+                    footer_data.with_columns(pl.lit(FOOTER_IS_DATA).alias(RULE_COLUMN)),
+                    rule_context,
+                    allowed_sources,
+                ).with_columns(_footer_message(spec).alias("message"))
+                failed_parts.append(quarantined)
+                counts.read += footer_data.height
+                counts.quarantined += footer_data.height
+        failed_mask = data[RULE_COLUMN].is_not_null()
+        counts.read += data.height
+        failed = data.filter(failed_mask)
+        if failed.height:
+            failed_parts.append(quarantine_records(failed, rule_context, allowed_sources))
+            counts.quarantined += failed.height
+        valid = data.filter(~failed_mask)
+        counts.loaded += valid.height
+        context.progress.records(landed.source_name, counts.read)
+        if valid.height:
+            yield valid.select([expr.alias(name) for expr, name in zip(columns, names, strict=True)])
+
+
+def quarantine_sources(spec: FeedSpec) -> set[str]:
+    """Source columns quarantine may show: the mapped ones plus those the spec allows explicitly."""
+    return {*spec.columns.values(), *getattr(spec, "quarantine_fields", [])}
+
+
+def _is_polars_parse_error(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, POLARS_READ_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def period_of(spec: FeedSpec | None, source_name: str) -> date | None:
+    return spec.period.period_of(source_name) if spec and spec.period else None

@@ -1,0 +1,150 @@
+"""A whole ingest run, as the CLI and the Dagster assets drive it: receive every file, load what is
+new, finish what a crashed run left, complete core, refresh the catalog, and say what became of
+each file so its channel can settle it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from connectors.folder import move_rejected, remove_received
+from ingest.complete import Hold, complete_core
+from ingest.context import IngestContext, check_customer_key
+from ingest.load import load_landed_file
+from ingest.plan import Incoming
+from ingest.receive import receive_file
+from ingest.route import printable, route
+from warehouse.catalog import ensure_catalog
+from warehouse.core import CoreRebuild
+from warehouse.faults import crash_point
+from warehouse.ledger import LandedFile, LoadRow, pending_landed
+from warehouse.tables import ensure_tables, scan_table
+
+Settle = Literal["remove", "reject", "keep"]
+
+
+@dataclass
+class FileOutcome:
+    """What became of one file of the run, and what its channel should do with the original."""
+
+    source: Path | None
+    channel: str
+    load: LoadRow
+
+    @property
+    def settle(self) -> Settle:
+        if self.source is None or self.channel != "folder":
+            return "keep"
+        return "reject" if self.load.status == "rejected" else "remove"
+
+
+@dataclass
+class RunReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    resumed: list[LoadRow] = field(default_factory=list)
+    rebuilds: list[CoreRebuild] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+
+    @property
+    def load_ids(self) -> list[str]:
+        return [o.load.load_id for o in self.outcomes] + [row.load_id for row in self.resumed]
+
+
+def prepare(context: IngestContext) -> None:
+    """Before anything is written: the tables exist and the end-customer key is the warehouse's."""
+    ensure_tables(context.storage)
+    check_customer_key(context)
+
+
+def load_one(context: IngestContext, landed: LandedFile) -> LoadRow:
+    """Route and load one landed file (a new one, a retry, or one a crash left unfinished)."""
+    return load_landed_file(
+        context, landed, route(context.catalog, landed.distributor_id, landed.source_name, landed.received_at)
+    )
+
+
+def ingest_files(context: IngestContext, incoming: list[Incoming], *, confirm: bool = False) -> RunReport:
+    """Receive and load `incoming` in order, complete core, and refresh the catalog."""
+    prepare(context)
+    report = RunReport()
+    handled: set[str] = set()
+    for item in incoming:
+        receipt = receive_file(context, item.path, distributor_id=item.distributor_id, channel=item.channel)
+        if receipt.duplicate_row is not None:
+            context.progress.message(
+                f"{printable(item.path.name)}: identical bytes already received; duplicate"
+            )
+            report.outcomes.append(FileOutcome(item.path, item.channel, receipt.duplicate_row))
+            continue
+        row = load_one(context, receipt.landed)
+        handled.add(row.load_id)
+        report.outcomes.append(FileOutcome(item.path, item.channel, row))
+    report.resumed = finish_interrupted(context, handled)
+    report.rebuilds, report.holds = complete_core(context, confirmed=_to_confirm(report) if confirm else None)
+    refresh_statuses(context, report)
+    crash_point("before_catalog")
+    ensure_catalog(context.storage, context.settings.catalog_path)
+    return report
+
+
+def finish_interrupted(context: IngestContext, handled: set[str]) -> list[LoadRow]:
+    """Load every landed file whose load a crashed run left unfinished (never call it a duplicate)."""
+    resumed = []
+    statuses = dict(scan_table(context.storage, "loads").select("load_id", "status").collect().iter_rows())
+    for landed in pending_landed(context.storage):
+        if landed.load_id in handled or statuses.get(landed.load_id) == "staged":
+            continue
+        context.progress.message(f"{printable(landed.source_name)}: its load never finished; loading it now")
+        resumed.append(load_one(context, landed))
+    return resumed
+
+
+def _to_confirm(report: RunReport) -> list[str]:
+    return [o.load.load_id for o in report.outcomes if o.load.status == "staged"]
+
+
+def refresh_statuses(context: IngestContext, report: RunReport) -> None:
+    """Copy the final ledger status (loaded, superseded, held) into the run's rows."""
+    ids = report.load_ids
+    if not ids:
+        return
+    latest = (
+        scan_table(context.storage, "loads")
+        .filter(pl.col("load_id").is_in(ids))
+        .select("load_id", "status", "warnings")
+        .collect()
+    )
+    by_id = {row["load_id"]: row for row in latest.iter_rows(named=True)}
+    for row in [o.load for o in report.outcomes] + report.resumed:
+        if row.load_id in by_id:
+            row.status = by_id[row.load_id]["status"]
+            row.warnings = by_id[row.load_id]["warnings"]
+
+
+def settle_inbox_files(report: RunReport, rejected_dir: Path) -> None:
+    """Apply each outcome to its inbox file: removed once safe in landing, or moved to rejected/."""
+    for outcome in report.outcomes:
+        if outcome.source is None:
+            continue
+        if outcome.settle == "remove":
+            remove_received(outcome.source)
+        elif outcome.settle == "reject":
+            move_rejected(
+                outcome.source, rejected_dir, outcome.load.distributor_id, outcome.load.error or "rejected"
+            )
+
+
+def reprocess(context: IngestContext, landed_files: list[LandedFile]) -> RunReport:
+    """Re-run the loads of landed files with the current specs (each replaces its own rows)."""
+    prepare(context)
+    report = RunReport()
+    for landed in landed_files:
+        report.outcomes.append(FileOutcome(None, landed.channel, load_one(context, landed)))
+    report.rebuilds, report.holds = complete_core(context)
+    refresh_statuses(context, report)
+    ensure_catalog(context.storage, context.settings.catalog_path)
+    return report

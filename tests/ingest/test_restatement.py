@@ -1,0 +1,147 @@
+"""Restatements, overlaps and arrival order, through the ingest use cases (no Dagster): the rules of core."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ingest.context import IngestContext
+from ingest.plan import Incoming
+from ingest.run import ingest_files, reprocess
+from schemas.settings import ThroughlineSettings, resolve_customer_key
+from tests.conftest import TEST_SECRET
+from warehouse.ledger import landed_files_of, read_loads
+from warehouse.tables import read_table
+
+SPEC = """
+id: acme
+name: Acme
+country: US
+currency: USD
+file_patterns: ["ACME_*.csv"]
+format: {type: csv}
+columns: {transaction_date: date, invoice_number: inv, invoice_line: line, distributor_sku: sku, quantity: qty, unit_price: price}
+natural_key: [invoice_number, invoice_line]
+period: {pattern: 'ACME_(?P<period>\\d{8})', format: '%Y%m%d'}
+"""
+HEADER = "date,inv,line,sku,qty,price\n"
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> IngestContext:
+    settings = ThroughlineSettings(home=tmp_path / "home")
+    settings.ensure_layout()
+    (settings.feeds_dir / "acme.yaml").write_text(SPEC, encoding="utf-8")
+    return IngestContext.open(
+        settings, resolve_customer_key(settings, {"THROUGHLINE_CUSTOMER_KEY_SECRET": TEST_SECRET})
+    )
+
+
+def _send(
+    context: IngestContext, folder: Path, name: str, body: str, mtime_second: int = 0, **options
+) -> str:
+    path = folder / name
+    path.write_text(HEADER + body, encoding="utf-8")
+    stamp = datetime(2026, 11, 10, 6, 0, mtime_second, tzinfo=UTC).timestamp()
+    os.utime(path, (stamp, stamp))
+    report = ingest_files(context, [Incoming(path, "acme", "cli")], **options)
+    (outcome,) = report.outcomes
+    return outcome.load.load_id
+
+
+def _statuses(context: IngestContext) -> dict[str, str]:
+    return dict(read_loads(context.storage).select("load_id", "status").iter_rows())
+
+
+def test_restated_period_supersedes_and_overlaps_count_once(context: IngestContext, tmp_path: Path) -> None:
+    original = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n")
+    next_week = _send(context, tmp_path, "ACME_20261109.csv", "2026-11-03,A,2,Y,2,5\n2026-11-10,B,1,X,3,10\n")
+    sellout = read_table(context.storage, "sellout")
+    assert sorted(sellout["invoice_number"] + sellout["invoice_line"].cast(pl.String)) == ["A1", "A2", "B1"]
+    assert sellout.filter(pl.col("invoice_number") == "A", pl.col("invoice_line") == 2)[
+        "load_id"
+    ].to_list() == [next_week]
+
+    restated = _send(
+        context, tmp_path, "ACME_20261102_v2.csv", "2026-11-02,A,1,X,4,10\n2026-11-03,A,3,X,1,10\n"
+    )
+    assert _statuses(context) == {original: "superseded", next_week: "loaded", restated: "loaded"}
+    sellout = read_table(context.storage, "sellout").sort("invoice_number", "invoice_line")
+    assert sellout.select("invoice_number", "invoice_line", "quantity", "load_id").rows() == [
+        ("A", 1, 4, restated),
+        ("A", 2, 2, next_week),
+        ("A", 3, 1, restated),
+        ("B", 1, 3, next_week),
+    ]
+
+
+def test_the_original_sent_again_after_its_restatement_changes_nothing(
+    context: IngestContext, tmp_path: Path
+) -> None:
+    """Arrival order decides, not mtime: the original copied in again (a new mtime) is a duplicate."""
+    body = "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n"
+    original = _send(context, tmp_path, "ACME_20261102.csv", body, mtime_second=1)
+    restated = _send(
+        context,
+        tmp_path,
+        "ACME_20261102_v2.csv",
+        "2026-11-02,A,1,X,4,10\n2026-11-03,A,2,Y,2,5\n",
+        mtime_second=2,
+    )
+    again = tmp_path / "again"
+    again.mkdir()
+    resent = _send(context, again, "ACME_20261102.csv", body, mtime_second=59)
+    statuses = _statuses(context)
+    assert (
+        statuses[original] == "superseded"
+        and statuses[restated] == "loaded"
+        and statuses[resent] == "duplicate"
+    )
+    assert read_table(context.storage, "sellout")["quantity"].sum() == 6
+
+
+def test_arrival_times_increase_even_within_one_clock_tick(context: IngestContext, tmp_path: Path) -> None:
+    for week in range(5):
+        _send(context, tmp_path, f"ACME_202611{week + 1:02d}.csv", f"2026-11-0{week + 1},W{week},1,X,1,10\n")
+    arrivals = [landed.received_at for landed in landed_files_of(context.storage, "acme")]
+    assert arrivals == sorted(arrivals) and len(set(arrivals)) == 5
+
+
+def test_an_empty_restatement_is_held_until_confirmed(context: IngestContext, tmp_path: Path) -> None:
+    _send(
+        context,
+        tmp_path,
+        "ACME_20261102.csv",
+        "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n2026-11-03,A,3,Y,2,5\n",
+    )
+    empty = _send(context, tmp_path, "ACME_20261102_v2.csv", "")
+    loads = read_loads(context.storage).filter(pl.col("load_id") == empty).row(0, named=True)
+    assert loads["status"] == "held"
+    assert (
+        f"throughline confirm {empty}" in loads["warnings"]
+        and "would empty period 2026-11-02" in loads["warnings"]
+    )
+    assert read_table(context.storage, "sellout").height == 3  # nothing changed
+
+    shrunk = _send(context, tmp_path, "ACME_20261102_v3.csv", "2026-11-02,A,1,X,1,10\n")
+    assert _statuses(context)[shrunk] == "held"
+    assert (
+        "from 3 to 1 lines (67% fewer"
+        in read_loads(context.storage).filter(pl.col("load_id") == shrunk)["warnings"][0]
+    )
+
+    confirmed = _send(context, tmp_path, "ACME_20261102_v4.csv", "2026-11-02,A,1,X,7,10\n", confirm=True)
+    assert _statuses(context)[confirmed] == "loaded"
+    assert read_table(context.storage, "sellout")["quantity"].to_list() == [7]
+
+
+def test_rerunning_a_load_replaces_its_rows(context: IngestContext, tmp_path: Path) -> None:
+    load_id = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n2026-11-02,A,2,X,1,-1\n")
+    reprocess(context, landed_files_of(context.storage, "acme"))
+    assert read_loads(context.storage)["load_id"].to_list() == [load_id]
+    assert read_table(context.storage, "staging_sellout").height == 1
+    assert read_table(context.storage, "quarantine")["rule"].to_list() == ["price_negative"]
