@@ -232,7 +232,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             "nothing in the warehouse (set THROUGHLINE_CUSTOMER_KEY_SECRET to see the warehouse's)"
         )
     try:
-        inspection = inspect_file(path, spec, secret=secret, limits=settings.limits)
+        inspection = inspect_file(
+            path, spec, secret=secret, limits=settings.limits, max_field_chars=settings.max_field_chars
+        )
     except UnreadableFileError as error:
         raise UserError(f"{path}: {error}") from error
     write_frame(inspection.valid, args.format)

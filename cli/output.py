@@ -44,6 +44,18 @@ def write_frame(frame: pl.DataFrame, output_format: str, stream: TextIO | None =
     stream.flush()
 
 
+BAR_WIDTH = 20
+
+
+def bar(done: int, estimate: int | None) -> str:
+    """A text progress bar against an estimated total (never past 99% until the file is done)."""
+    if not estimate:
+        return ""
+    share = min(done / estimate, 0.99)
+    filled = int(share * BAR_WIDTH)
+    return f"[{'#' * filled}{' ' * (BAR_WIDTH - filled)}] {share:4.0%}"
+
+
 class StderrProgress(Progress):
     """One line per file, then a running count of records on long files (every second)."""
 
@@ -51,9 +63,11 @@ class StderrProgress(Progress):
         self.verbose = verbose
         self._started = 0.0
         self._last = 0.0
+        self._estimate: int | None = None
 
-    def file_started(self, name: str, size: int) -> None:
+    def file_started(self, name: str, size: int, estimated_records: int | None = None) -> None:
         self._started = self._last = time.monotonic()
+        self._estimate = estimated_records
         err(f"loading {printable(name)} ({size:,} bytes)")
 
     def records(self, name: str, count: int) -> None:
@@ -61,7 +75,7 @@ class StderrProgress(Progress):
         if self.verbose or now - self._last >= PROGRESS_INTERVAL_SECONDS:
             self._last = now
             rate = count / max(now - self._started, 1e-6)
-            err(f"  {printable(name)}: {count:,} records read ({rate:,.0f}/s)")
+            err(f"  {printable(name)}: {bar(count, self._estimate)} {count:,} records read ({rate:,.0f}/s)")
 
     def message(self, text: str) -> None:
         err(text)

@@ -17,8 +17,8 @@ KEY_FINGERPRINT = "customer-key.fingerprint"
 class Progress:
     """Where a run reports what it does; the default says nothing. The CLI prints to stderr."""
 
-    def file_started(self, name: str, size: int) -> None:
-        """A file's load begins."""
+    def file_started(self, name: str, size: int, estimated_records: int | None = None) -> None:
+        """A file's load begins (`estimated_records`: a guess from its first bytes, for a bar)."""
 
     def records(self, name: str, count: int) -> None:
         """`count` records of the file have been read so far."""

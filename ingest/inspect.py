@@ -18,7 +18,7 @@ import polars as pl
 from ingest.load import FOOTER_IS_DATA, _footer_message, quarantine_sources
 from schemas.feed_spec import FeedSpec
 from schemas.limits import ReadLimits
-from schemas.rules import RuleContext
+from schemas.rules import DEFAULT_MAX_FIELD_CHARS, RuleContext
 from schemas.tables import TABLE_COLUMNS
 from transforms.normalize import normalize_records
 from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, read_records
@@ -54,9 +54,16 @@ def throwaway_secret() -> str:
     return secrets.token_hex(32)
 
 
-def inspect_file(path: Path, spec: FeedSpec, *, secret: str, limits: ReadLimits) -> Inspection:
+def inspect_file(
+    path: Path,
+    spec: FeedSpec,
+    *,
+    secret: str,
+    limits: ReadLimits,
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+) -> Inspection:
     """Read `path` with `spec` exactly as a load would; raises UnreadableFileError like a load rejects."""
-    context = RuleContext(spec=spec, as_of=datetime.now(UTC).date())
+    context = RuleContext(spec=spec, as_of=datetime.now(UTC).date(), max_field_chars=max_field_chars)
     with tempfile.TemporaryDirectory(prefix="throughline-inspect-") as scratch:
         for tolerant in (False, True):
             try:

@@ -93,7 +93,10 @@ def load_landed_file(context: IngestContext, landed: LandedFile, route: Route) -
         else:
             context.work_dir.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=f"{row.load_id}-", dir=context.work_dir))
-            context.progress.file_started(landed.source_name, landed.bytes)
+            local = context.storage.local_path(landed.source_file)
+            context.progress.file_started(
+                landed.source_name, landed.bytes, estimate_records(local, landed.bytes)
+            )
             try:
                 counts, notes = _load_with_fallback(context, route.spec, landed, row, scratch)
                 row.rows_read, row.rows_loaded, row.rows_quarantined = (
@@ -145,7 +148,9 @@ def _write_records(
         limits=context.settings.limits,
     )
     normalized = normalize_records(result.records, spec, customer_key_secret=context.secret)
-    rule_context = RuleContext(spec=spec, as_of=row.started_at.date())
+    rule_context = RuleContext(
+        spec=spec, as_of=row.started_at.date(), max_field_chars=context.settings.max_field_chars
+    )
     flagged = flag_failures(normalized, rule_context)
     counts = _Counts()
     for rule, count in result.skipped.items():
@@ -237,6 +242,22 @@ def _staging_frames(
         context.progress.records(landed.source_name, counts.read)
         if valid.height:
             yield valid.select([expr.alias(name) for expr, name in zip(columns, names, strict=True)])
+
+
+SAMPLE_BYTES = 1 << 16
+
+
+def estimate_records(path: Path, size: int) -> int | None:
+    """Roughly how many records a text file holds, from the line length of its first 64 KiB."""
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+    except OSError:
+        return None
+    lines = sample.count(b"\n")
+    if not lines or len(sample) < SAMPLE_BYTES:
+        return lines or None
+    return int(size / (len(sample) / lines))
 
 
 def quarantine_sources(spec: FeedSpec) -> set[str]:

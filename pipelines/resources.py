@@ -21,7 +21,7 @@ class DagsterLogProgress(Progress):
     def __init__(self, log) -> None:
         self.log = log
 
-    def file_started(self, name: str, size: int) -> None:
+    def file_started(self, name: str, size: int, estimated_records: int | None = None) -> None:
         self.log.info(f"loading {name!r} ({size:,} bytes)")
 
     def records(self, name: str, count: int) -> None:

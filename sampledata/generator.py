@@ -939,6 +939,7 @@ def _canonical(line: Line, distributor_id: str) -> SelloutLine:
         unit_price=(line.unit_price / line.factor).quantize(PRICE_PLACES),
         currency=line.currency,
         net_amount=line.net_amount,
+        end_customer_reported=line.end_customer is not None,
     )
 
 

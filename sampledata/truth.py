@@ -17,6 +17,7 @@ FileStatus = Literal["loaded", "superseded"]
 
 RULES: tuple[str, ...] = (
     "record_malformed",
+    "field_too_long",
     "required_missing",
     "date_unparseable",
     "date_implausible",
@@ -84,6 +85,8 @@ class SelloutLine:
     unit_price: Decimal
     currency: str
     net_amount: Decimal
+    end_customer_reported: bool = False
+    """True when the line names an end customer (so `end_customer_key` is set)."""
 
 
 @dataclass(frozen=True)

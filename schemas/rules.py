@@ -22,6 +22,8 @@ import pycountry
 from schemas.feed_spec import FeedSpec
 
 READ_ERROR_COLUMN = "_read_error"
+DEFAULT_MAX_FIELD_CHARS = 4096
+"""A mapped field longer than this is no value a distributor means (settings: max_field_chars)."""
 EARLIEST_PLAUSIBLE_DATE = date(2000, 1, 1)
 LATEST_PLAUSIBLE_DAYS_AHEAD = 31
 
@@ -40,6 +42,11 @@ class RuleContext:
 
     spec: FeedSpec
     as_of: date
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
+
+    @property
+    def mapped_fields(self) -> tuple[str, ...]:
+        return tuple(self.spec.columns)
 
     @property
     def dataset(self) -> str:
@@ -104,6 +111,36 @@ def _record_well_formed(_: RuleContext) -> pl.Expr:
 def _record_malformed_message(_: RuleContext) -> pl.Expr:
     return pl.concat_str(
         [pl.col(READ_ERROR_COLUMN), pl.lit("; correct the record in the source file and send the file again")]
+    )
+
+
+def _field_short_enough_condition(name: str, limit: int) -> pl.Expr:
+    return (pl.col(raw(name)).str.len_chars() <= limit).fill_null(True)
+
+
+def _fields_short_enough(context: RuleContext) -> pl.Expr:
+    if not context.mapped_fields:
+        return pl.lit(True)
+    return pl.all_horizontal(
+        [_field_short_enough_condition(n, context.max_field_chars) for n in context.mapped_fields]
+    )
+
+
+def _field_too_long_message(context: RuleContext) -> pl.Expr:
+    limit = context.max_field_chars
+    values = [
+        pl.when(~_field_short_enough_condition(name, limit)).then(
+            pl.format("{} has {} characters", pl.lit(name), pl.col(raw(name)).str.len_chars())
+        )
+        for name in context.mapped_fields
+    ]
+    return pl.concat_str(
+        [
+            pl.concat_str(values, separator=", ", ignore_nulls=True),
+            pl.lit(
+                f", over the limit of {limit} (settings max_field_chars); the distributor must correct the record"
+            ),
+        ]
     )
 
 
@@ -339,6 +376,12 @@ RULES: tuple[Rule, ...] = (
         "the reader could parse the record",
         _record_well_formed,
         _record_malformed_message,
+    ),
+    Rule(
+        "field_too_long",
+        "mapped fields are at most max_field_chars characters",
+        _fields_short_enough,
+        _field_too_long_message,
     ),
     Rule("required_missing", "required fields are present", _required_present, _required_message),
     Rule(

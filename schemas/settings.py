@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from schemas.limits import ReadLimits
+from schemas.rules import DEFAULT_MAX_FIELD_CHARS
 
 HOME_ENV = "THROUGHLINE_HOME"
 CUSTOMER_KEY_SECRET_ENV = "THROUGHLINE_CUSTOMER_KEY_SECRET"
@@ -35,6 +36,7 @@ class ThroughlineSettings(BaseModel):
 
     home: Path
     limits: ReadLimits = ReadLimits()
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sampledata.generator import generate_samples
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -66,7 +67,10 @@ def test_the_demo_summary_equals_what_the_views_hold(demo_env: dict[str, str]) -
 
 
 def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
-    assert int(_query("select count(distinct distributor_id) from sellout", demo_env)[1]) >= 5
+    truth = generate_samples(Path(demo_env["THROUGHLINE_HOME"]).parent / "truth")
+    assert int(_query("select count(distinct distributor_id) from sellout", demo_env)[1]) == len(
+        truth.sellout
+    )
     assert (
         _query(
             "select count(*) from loads where status = 'loaded' and rows_read - rows_loaded - rows_quarantined <> 0",
@@ -74,7 +78,7 @@ def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
         )[1]
         == "0"
     )
-    assert int(_query("select count(*) from quarantine", demo_env)[1]) > 0
+    assert int(_query("select count(*) from quarantine", demo_env)[1]) == len(truth.bad_records)
     before = _query("select count(*), sum(net_amount) from sellout", demo_env)
     _run([str(BIN / "throughline"), "demo"], demo_env)  # `make run` again
     assert _query("select count(*), sum(net_amount) from sellout", demo_env) == before
@@ -89,7 +93,7 @@ def test_readme_shell_snippets(demo_env: dict[str, str]) -> None:
             (".venv/bin/throughline query", ".venv/bin/throughline status", ".venv/bin/duckdb")
         )
     ]
-    assert len(commands) >= 3
+    assert len(commands) == 3  # query, status and the DuckDB CLI
     for command in commands:
         command = command.split("  #")[0].replace(".venv/bin/", f"{BIN}/")
         result = subprocess.run(
@@ -101,7 +105,7 @@ def test_readme_shell_snippets(demo_env: dict[str, str]) -> None:
 
 def test_readme_python_snippets(demo_env: dict[str, str]) -> None:
     snippets = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    assert len(snippets) >= 2
+    assert len(snippets) == 2  # DuckDB and Polars
     for snippet in snippets:
         result = subprocess.run(
             [sys.executable, "-c", snippet], env=demo_env, capture_output=True, text=True, timeout=300

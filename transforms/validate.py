@@ -64,9 +64,16 @@ def quarantine_records(
         and (allowed_sources is None or name.removeprefix(SOURCE_PREFIX) in allowed_sources)
     ]
     redacted = redacted_source_columns(spec)
+    limit = context.max_field_chars
     record_fields = [
         (
-            pl.when(pl.col(name).is_not_null()).then(pl.lit(REDACTED)) if name in redacted else pl.col(name)
+            pl.when(pl.col(name).is_not_null()).then(pl.lit(REDACTED))
+            if name in redacted
+            else pl.when(pl.col(name).str.len_chars() > limit)
+            .then(
+                pl.format("{}… ({} characters)", pl.col(name).str.slice(0, 200), pl.col(name).str.len_chars())
+            )
+            .otherwise(pl.col(name))
         ).alias(name.removeprefix(SOURCE_PREFIX))
         for name in source_columns
     ]

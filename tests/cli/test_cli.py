@@ -190,3 +190,16 @@ def test_query_is_truly_read_only(
     assert sorted(str(p) for p in [*home.rglob("*"), *tmp_path.rglob("*")]) == before
     assert main(["query", "select count(*) as n from sellout", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["n"] > 0
+
+
+def test_table_output_never_cuts_a_fix_hint() -> None:
+    import polars as pl
+
+    from cli.output import write_frame
+
+    hint = (
+        "the file has no column(s) ['Qty'] that feed spec 'acme' maps; its columns are [...]; fix `columns:`"
+    )
+    stream = io.StringIO()
+    write_frame(pl.DataFrame({"source_name": ["x.csv"], "error": [hint * 3]}), "table", stream)
+    assert hint * 3 in stream.getvalue()

@@ -70,15 +70,18 @@ def dagster_dev(home: Path, tmp_path: Path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while True:
         try:  # up once the code location has loaded and answers with its assets
             if _graphql(port, "{ assetNodes { id } }").get("data", {}).get("assetNodes"):
                 break
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise AssertionError((tmp_path / "dagster-dev.log").read_text()[-4000:]) from None
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.flush()
+            raise AssertionError(
+                f"dagster dev not ready in 180 s:\n{(tmp_path / 'dagster-dev.log').read_text()[-4000:]}"
+            )
         time.sleep(1)
     yield port, process, tmp_path / "dagster-dev.log"
     os.killpg(process.pid, signal.SIGTERM)

@@ -62,7 +62,12 @@ def test_ready_files_of_one_distributor_and_period_share_one_run(home: Path) -> 
     with dg.instance_for_test() as instance:
         first = _tick(instance, home, None)
         second = _tick(instance, home, first.cursor)
-    by_date = {r.partition_key.keys_by_dimension["date"]: r.run_config["ops"]["landing__received_files"]["config"]["paths"] for r in second.run_requests}
+    by_date = {
+        r.partition_key.keys_by_dimension["date"]: r.run_config["ops"]["landing__received_files"]["config"][
+            "paths"
+        ]
+        for r in second.run_requests
+    }
     assert by_date == {
         "2026-10-26": [str(inbox / names[0]), str(inbox / names[1])],
         "2026-11-02": [str(inbox / names[2])],

@@ -62,6 +62,7 @@ GOOD = {
 CASES: list[tuple[dict[str, str | None], str | None]] = [
     ({}, None),
     ({"_read_error": "record has 3 fields, the header has 13"}, "record_malformed"),
+    ({"reseller": "x" * 5000}, "field_too_long"),
     ({"sku": "  "}, "required_missing"),
     ({"date": "2026-13-45"}, "date_unparseable"),
     ({"date": "01/01/1999"}, "date_implausible"),
@@ -108,6 +109,10 @@ def test_messages_say_what_to_fix(flagged: pl.DataFrame) -> None:
     assert "2026-13-45" in messages["date_unparseable"] and "%m/%d/%Y" in messages["date_unparseable"]
     assert "'PAL'" in messages["unit_unknown"] and "BX" in messages["unit_unknown"]
     assert "reseller_country 'UK'" in messages["country_invalid"]
+    assert messages["field_too_long"] == (
+        "reseller_name has 5000 characters, over the limit of 4096 (settings max_field_chars); "
+        "the distributor must correct the record"
+    )
 
 
 def test_valid_record_is_normalized(flagged: pl.DataFrame) -> None:

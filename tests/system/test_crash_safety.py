@@ -88,7 +88,7 @@ def _state(home: Path) -> dict[str, object]:
     # Invariant 5: a line counts once. Invariant 6: lineage.
     assert sellout["line_id"].n_unique() == sellout.height
     assert (
-        sellout.select(pl.col("source_file", "source_row", "load_id").null_count().sum_horizontal()).item()
+        sellout.select(pl.sum_horizontal(pl.col("source_file", "source_row", "load_id").null_count())).item()
         == 0
     )
     return {
