@@ -173,7 +173,7 @@ def _write_records(
         pl.lit(landed.source_file).alias("source_file"),
         pl.lit(row.started_at).cast(TIMESTAMP).alias("ingested_at"),
     )
-    replace_rows(storage, "quarantine", quarantined, f"load_id = {sql_literal(row.load_id)}")
+    replace_rows(storage, "quarantine", quarantined, predicate)
     crash_point("after_quarantine")
     return counts, list(result.notes)
 

@@ -1,17 +1,24 @@
-"""Core tables: `sellout` and `inventory` rebuilt per distributor from staging and the ledger.
+"""Core tables: `sellout` and `inventory`, brought up to date per distributor from staging and the ledger.
 
 The rules live here in one place: loads whose records are in staging (`staged`, `loaded` or
 `superseded`) are candidates, `held` and `rejected` ones never count; of several loads of the same
 feed and report period, the latest to arrive (`received_at`, the ledger's arrival order) supersedes
-the others; a line reported in several loads (same `line_id`) counts once, from the latest load.
-The rebuild replaces the distributor's rows in one Delta commit and only then moves the ledger:
-`staged` loads become `loaded` or `superseded`. It is idempotent, so a run interrupted anywhere
-is completed by rebuilding again.
+the others; a line reported in several loads (same `line_id`) counts once, from the latest load
+(within one load, its first record).
+
+Staging and core are partitioned by `distributor_id` and `load_id`, so an update costs what it
+changes, not the distributor's history: only the partitions of loads that come, go or share lines
+with them are read and rewritten, in one Delta commit. Which earlier loads can share a line with a
+load is told by the transaction-date range of each load's staging files (from the Delta log): a
+repeated line is found among the loads whose dates overlap. The update is idempotent, so a run
+interrupted anywhere is completed by updating again; only then does the ledger move (`staged`
+loads become `loaded` or `superseded`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -19,25 +26,35 @@ import polars as pl
 from warehouse.faults import crash_point
 from warehouse.ledger import set_status
 from warehouse.storage import WarehouseStorage
-from warehouse.tables import distributor_lock, replace_rows, scan_table, sql_literal
+from warehouse.tables import (
+    add_actions,
+    conform_batches,
+    distributor_lock,
+    replace_rows_streaming,
+    scan_table,
+    sql_literal,
+)
 
 CORE_TABLES = {"sellout": "staging_sellout", "inventory": "staging_inventory"}
+DATE_FIELDS = {"sellout": "transaction_date", "inventory": "snapshot_date"}
 RECENCY = ["received_at", "source_name", "load_id"]
+_RANK = "_arrival_rank"
 
 
 @dataclass(frozen=True)
 class CoreRebuild:
-    """What one rebuild did: rows now in core for the distributor, loads superseded and counted."""
+    """What one update did: rows now in core for the distributor, loads superseded, partitions rewritten."""
 
     dataset: str
     distributor_id: str
     rows: int
     active_loads: list[str]
     superseded_loads: list[str]
+    rewritten_loads: list[str]
 
 
 def _active_and_superseded(loads: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """Of a distributor's loaded/superseded loads: which count, and which a later report replaces."""
+    """Of a distributor's candidate loads: which count, and which a later report replaces."""
     if loads.is_empty():
         return [], []
     ranked = loads.sort(RECENCY, descending=True).with_columns(
@@ -51,9 +68,49 @@ def _active_and_superseded(loads: pl.DataFrame) -> tuple[list[str], list[str]]:
     return sorted(active), sorted(superseded)
 
 
+@dataclass(frozen=True)
+class _Partition:
+    load_id: str
+    first: date | None
+    last: date | None
+    rows: int
+
+
+def _partitions(
+    storage: WarehouseStorage, table: str, distributor_id: str, date_field: str
+) -> dict[str, _Partition]:
+    """The load partitions of one distributor in a table, with their date range, from the Delta log."""
+    files = add_actions(storage, table)
+    if files.is_empty():
+        return {}
+    mine = files.filter(pl.col("partition.distributor_id") == distributor_id)
+    if mine.is_empty():
+        return {}
+    first, last = f"min.{date_field}", f"max.{date_field}"
+    grouped = mine.group_by("partition.load_id").agg(
+        pl.col(first).min() if first in mine.columns else pl.lit(None, pl.Date),
+        pl.col(last).max() if last in mine.columns else pl.lit(None, pl.Date),
+        pl.col("num_records").sum(),
+    )
+    return {
+        load_id: _Partition(load_id, start, end, int(rows or 0))
+        for load_id, start, end, rows in grouped.iter_rows()
+    }
+
+
+def _overlaps(part: _Partition, ranges: list[tuple[date | None, date | None]]) -> bool:
+    for first, last in ranges:
+        if first is None or last is None or part.first is None or part.last is None:
+            return True
+        if part.first <= last and first <= part.last:
+            return True
+    return False
+
+
 def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, lock_dir: Path) -> CoreRebuild:
-    """Rebuild one distributor's rows of `sellout` or `inventory`, and mark superseded loads."""
+    """Bring one distributor's rows of `sellout` or `inventory` up to date, and mark superseded loads."""
     staging_table = CORE_TABLES[dataset]
+    date_field = DATE_FIELDS[dataset]
     with distributor_lock(lock_dir, distributor_id):
         loads = (
             scan_table(storage, "loads")
@@ -62,26 +119,96 @@ def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, l
                 & (pl.col("dataset") == dataset)
                 & pl.col("status").is_in(["loaded", "superseded", "staged"])
             )
-            .select("load_id", "feed_id", "period_start", *RECENCY[:2])
+            .select("load_id", "feed_id", "period_start", "status", *RECENCY[:2])
             .collect()
         )
         active, superseded = _active_and_superseded(loads)
-        recency = loads.select("load_id", pl.col("source_name").alias("_source_name"))
-        rows = (
-            scan_table(storage, staging_table)
-            .filter((pl.col("distributor_id") == distributor_id) & pl.col("load_id").is_in(active))
-            .join(recency.lazy(), on="load_id", how="left")
-            .sort(
-                ["received_at", "_source_name", "load_id", "source_row"], descending=[True, True, True, False]
+        staged = set(loads.filter(pl.col("status") == "staged")["load_id"])
+        in_core = _partitions(storage, dataset, distributor_id, date_field)
+        in_staging = _partitions(storage, staging_table, distributor_id, date_field)
+        active_set = set(active)
+        to_add = {load for load in active_set if load not in in_core or load in staged}
+        to_remove = {load for load in in_core if load not in active_set or load in staged}
+        rewritten: list[str] = []
+        if to_add or to_remove:
+            # Date ranges come from staging, which keeps every row of a load (core only its winners).
+            ranges = [(p.first, p.last) for load, p in in_staging.items() if load in to_add | to_remove]
+            neighbours = {
+                load
+                for load, part in in_staging.items()
+                if load in active_set
+                and load not in to_add
+                and load not in to_remove
+                and _overlaps(part, ranges)
+            }
+            rewritten = sorted(to_add | to_remove | neighbours)
+            _rewrite(
+                storage,
+                dataset,
+                staging_table,
+                distributor_id,
+                loads,
+                active_set,
+                to_add,
+                to_remove,
+                neighbours,
             )
-            .unique(subset="line_id", keep="first", maintain_order=True)
-            .drop("_source_name")
-            .sort("load_id", "source_row")
-            .collect()
-        )
-        replace_rows(storage, dataset, rows, f"distributor_id = {sql_literal(distributor_id)}")
-        crash_point("after_core_commit")
+            crash_point("after_core_commit")
         set_status(storage, superseded, "superseded", ("loaded", "staged"))
         set_status(storage, active, "loaded", ("superseded", "staged"))
         crash_point("after_status")
-    return CoreRebuild(dataset, distributor_id, rows.height, active, superseded)
+        rows = sum(p.rows for p in _partitions(storage, dataset, distributor_id, date_field).values())
+    return CoreRebuild(dataset, distributor_id, rows, active, superseded, rewritten)
+
+
+def _rewrite(
+    storage: WarehouseStorage,
+    dataset: str,
+    staging_table: str,
+    distributor_id: str,
+    loads: pl.DataFrame,
+    active: set[str],
+    to_add: set[str],
+    to_remove: set[str],
+    neighbours: set[str],
+) -> None:
+    """Replace the core partitions of the loads added, removed and their neighbours, in one commit.
+
+    The lines at stake are those the added loads bring and those the removed loads held. For each,
+    the winner is chosen among the staging rows of the added loads and the date-overlapping
+    neighbours; every other row of a neighbour stays exactly as core has it.
+    """
+    rank = (
+        loads.filter(pl.col("load_id").is_in(sorted(active)))
+        .sort(RECENCY, descending=True)
+        .with_row_index(_RANK)
+        .select("load_id", pl.col(_RANK).cast(pl.Int64))
+    )
+    mine = pl.col("distributor_id") == distributor_id
+    staging = scan_table(storage, staging_table).filter(mine)
+    core = scan_table(storage, dataset).filter(mine)
+    at_stake = pl.concat(
+        [
+            staging.filter(pl.col("load_id").is_in(sorted(to_add))).select("line_id"),
+            core.filter(pl.col("load_id").is_in(sorted(to_remove))).select("line_id"),
+        ]
+    ).unique()
+    contenders = sorted(to_add | neighbours)
+    winners = (
+        staging.filter(pl.col("load_id").is_in(contenders))
+        .join(at_stake, on="line_id", how="semi")
+        .join(rank.lazy(), on="load_id", how="inner")
+        .sort([_RANK, "source_row"])
+        .unique(subset="line_id", keep="first", maintain_order=True)
+        .drop(_RANK)
+    )
+    untouched = core.filter(pl.col("load_id").is_in(sorted(neighbours))).join(
+        at_stake, on="line_id", how="anti"
+    )
+    rows = pl.concat([winners, untouched.select(winners.collect_schema().names())]).sort(
+        "load_id", "source_row"
+    )
+    rewritten = sorted(to_add | to_remove | neighbours)
+    listed = ", ".join(sql_literal(load_id) for load_id in rewritten)
+    predicate = f"distributor_id = {sql_literal(distributor_id)} AND load_id IN ({listed})"
+    replace_rows_streaming(storage, dataset, conform_batches(rows.collect_batches(), dataset), predicate)

@@ -24,12 +24,16 @@ from warehouse.storage import WarehouseStorage
 
 log = logging.getLogger(__name__)
 
+LOAD_PARTITIONS = ["distributor_id", "load_id"]
 PARTITION_COLUMNS: dict[str, list[str]] = {
-    "staging_sellout": ["distributor_id"],
-    "staging_inventory": ["distributor_id"],
-    "sellout": ["distributor_id"],
-    "inventory": ["distributor_id"],
+    "staging_sellout": LOAD_PARTITIONS,
+    "staging_inventory": LOAD_PARTITIONS,
+    "sellout": LOAD_PARTITIONS,
+    "inventory": LOAD_PARTITIONS,
+    "quarantine": LOAD_PARTITIONS,
 }
+"""Row tables are partitioned per load: replacing, removing or reading one load touches its own
+files only, whatever the history (see docs/storage-layout.md)."""
 COMMIT_RETRIES = 20
 STREAMING_ROW_GROUP_ROWS = 131_072
 LOCK_TIMEOUT_SECONDS = 1800
@@ -52,13 +56,37 @@ def arrow_schema(table: str) -> pa.Schema:
 
 
 def ensure_tables(storage: WarehouseStorage) -> None:
-    """Create every warehouse table that does not exist yet, empty, with its declared schema, and add
-    columns a newer version declares to tables an older version created (writers only)."""
+    """Create every warehouse table that does not exist yet, empty, with its declared schema, and bring
+    tables an older version created up to date: new columns added, partitioning changed (writers only)."""
     for table in TABLE_COLUMNS:
         if not storage.table_exists(table):
             _create_table(storage, table)
         else:
             _add_missing_columns(storage, table)
+            _repartition(storage, table)
+
+
+def _repartition(storage: WarehouseStorage, table: str) -> None:
+    wanted = PARTITION_COLUMNS.get(table, [])
+    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+    if list(delta.metadata().partition_columns) == wanted:
+        return
+    log.warning("re-partitioning %s by %s (a table an older version wrote)", table, wanted)
+    rows = pl.read_delta(storage.table_uri(table), storage_options=storage.storage_options or None)
+    write_deltalake(
+        storage.table_uri(table),
+        _conform(rows, table),
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=wanted or None,
+        storage_options=storage.storage_options,
+    )
+
+
+def add_actions(storage: WarehouseStorage, table: str) -> pl.DataFrame:
+    """The table's current data files with their partition values and column statistics (the Delta log)."""
+    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+    return pl.DataFrame(delta.get_add_actions(flatten=True))
 
 
 def warehouse_exists(storage: WarehouseStorage) -> bool:

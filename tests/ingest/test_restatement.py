@@ -145,3 +145,48 @@ def test_rerunning_a_load_replaces_its_rows(context: IngestContext, tmp_path: Pa
     assert read_loads(context.storage)["load_id"].to_list() == [load_id]
     assert read_table(context.storage, "staging_sellout").height == 1
     assert read_table(context.storage, "quarantine")["rule"].to_list() == ["price_negative"]
+
+
+def test_a_new_week_rewrites_only_its_own_and_overlapping_partitions(
+    context: IngestContext, tmp_path: Path
+) -> None:
+    from deltalake import DeltaTable
+
+    for week in range(1, 5):
+        _send(
+            context,
+            tmp_path,
+            f"ACME_202611{week:02d}.csv",
+            f"2026-11-{week:02d},W{week},1,X,1,10\n2026-11-{week:02d},W{week},2,X,1,10\n",
+        )
+    core = DeltaTable(context.storage.table_uri("sellout"))
+    files_before = {a for a in core.file_uris()}
+    fifth = _send(context, tmp_path, "ACME_20261105.csv", "2026-11-04,W4,2,X,1,10\n2026-11-05,W5,1,X,1,10\n")
+    core = DeltaTable(context.storage.table_uri("sellout"))
+    metrics = core.history(1)[0]["operationMetrics"]
+    # The fifth week repeats one line of the fourth: only those two loads' partitions are rewritten.
+    assert metrics["num_removed_files"] == 1 and metrics["num_added_files"] == 2
+    kept = files_before & set(core.file_uris())
+    assert len(kept) == 3  # weeks 1-3 untouched
+    sellout = read_table(context.storage, "sellout")
+    assert sellout.height == 9 and sellout["line_id"].n_unique() == 9
+    assert sellout.filter(pl.col("invoice_number") == "W4", pl.col("invoice_line") == 2)[
+        "load_id"
+    ].to_list() == [fifth]
+
+
+def test_a_line_comes_back_from_an_earlier_report_when_its_later_report_is_restated_without_it(
+    context: IngestContext, tmp_path: Path
+) -> None:
+    first = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n")
+    repeat = _send(context, tmp_path, "ACME_20261109.csv", "2026-11-03,A,2,Y,2,5\n2026-11-09,B,1,X,3,10\n")
+    owner = lambda: (
+        read_table(context.storage, "sellout")
+        .filter(pl.col("invoice_number") == "A", pl.col("invoice_line") == 2)["load_id"]
+        .to_list()
+    )  # noqa: E731
+    assert owner() == [repeat]
+    _send(context, tmp_path, "ACME_20261109_v2.csv", "2026-11-09,B,1,X,3,10\n")
+    assert _statuses(context)[repeat] == "superseded"
+    assert owner() == [first]
+    assert read_table(context.storage, "sellout").height == 3
