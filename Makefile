@@ -7,6 +7,10 @@ THROUGHLINE_HOME ?= $(HOME)/.throughline
 export THROUGHLINE_HOME
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
+# Bytecode is compiled at install time, so every `throughline` start is fast even where the
+# environment says PYTHONDONTWRITEBYTECODE (then Python would recompile every module each run).
+export UV_COMPILE_BYTECODE := 1
+PROJECT_PACKAGES := cli connectors ingest pipelines sampledata schemas transforms warehouse
 
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
@@ -14,7 +18,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_KEY := $(THROUGHLINE_HOME)/demo-customer-key.secret
 
-.PHONY: help install run demo test test-fast lint format dev clean
+.PHONY: help install run demo test test-deps test-fast bench lint format dev clean
 
 help:
 	@echo "make run     set everything up and load the bundled sample feeds (THROUGHLINE_HOME=$(THROUGHLINE_HOME))"
@@ -22,6 +26,7 @@ help:
 	@echo "make test-fast  unit tests only (no Dagster run, no demo, no long trials)"
 	@echo "make dev     open the Dagster UI (http://127.0.0.1:3000) with the inbox sensor running"
 	@echo "make lint    ruff lint and format check"
+	@echo "make bench   ingest benchmark side by side with DuckDB, Polars and pandas (BENCH_LINES=5000000)"
 
 $(UV):
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Throughline needs Python 3.11 or newer")'
@@ -33,15 +38,28 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 install: $(VENV)/.installed
+	@$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)
 
 run: install
 	$(BIN)/throughline demo
 
 demo: run
 
-test: install
+# System packages the system tests use: OpenSSH's sshd (the SFTP tests run against the server
+# distributors actually use). Installed with apt when missing (as root, or through sudo).
+test-deps:
+	@if [ ! -x /usr/sbin/sshd ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server; fi
+	@mkdir -p /run/sshd 2>/dev/null || true
+
+test: install test-deps
 	$(BIN)/pytest -q -m "not system"
 	$(BIN)/pytest -q -m "system"
+
+bench: install
+	$(BIN)/python benchmarks/harness.py --lines $${BENCH_LINES:-5000000} --history-lines $${BENCH_HISTORY_LINES:-0} --write
 
 test-fast: install
 	$(BIN)/pytest -q -m "not system"

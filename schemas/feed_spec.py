@@ -196,6 +196,53 @@ class X12Format(StrictModel):
         min_length=1,
         description="N1 entity codes that name the reseller, in order of preference (BY buyer, ST ship-to)",
     )
+    end_customer_party_codes: list[str] = Field(
+        default_factory=lambda: ["EN", "UC"],
+        description="867: N1 entity codes that name the end customer, in order of preference "
+        "(EN end user, UC ultimate consignee); [] when the feed names none",
+    )
+    location_party_codes: list[str] = Field(
+        default_factory=lambda: ["RL", "WH", "SN", "ST"],
+        min_length=1,
+        description="852: N1 entity codes that name the stock location (RL reporting location, WH warehouse, "
+        "SN store, ST ship-to); location_id is the N1's id code, else its name",
+    )
+    date_qualifiers: list[str] = Field(
+        default_factory=lambda: ["003", "011", "006", "050"],
+        min_length=1,
+        description="867: DTM qualifiers for transaction_date, in order of preference (003 invoice, 011 shipped, "
+        "006 sold, 050 received); else any DTM of the line, its PTD loop or the header, else BPT03",
+    )
+    amount_qualifiers: list[str] = Field(
+        default_factory=lambda: ["1", "N", "TS"],
+        min_length=1,
+        description="867: AMT qualifiers of a line's net_amount, in order of preference (1 line item total)",
+    )
+    transfer_types: dict[str, Literal["sale", "return", "price_adjustment", "other"]] = Field(
+        default_factory=dict,
+        description="867: PTD01 transfer type code -> transaction_type, over the built-in table (SS, DS, SD, "
+        "SH, CS sale; BN, RV, RU return; PA, BP, RB, RP price_adjustment; any other code: other)",
+    )
+    snapshot_date: Literal["period_end", "period_start"] = Field(
+        "period_end", description="852: which XQ date is the snapshot_date (XQ03 period end, or XQ02 start)"
+    )
+    encoding: str = Field("utf-8", description="any Python codec; X12 files are normally ASCII")
+
+    @field_validator(
+        "product_id_qualifiers",
+        "reseller_party_codes",
+        "end_customer_party_codes",
+        "location_party_codes",
+        "date_qualifiers",
+        "amount_qualifiers",
+        "transfer_types",
+    )
+    @classmethod
+    def _x12_codes(cls, codes: Any) -> Any:
+        for code in codes:
+            if not re.fullmatch(r"[A-Z0-9]{1,3}", code):
+                raise ValueError(f"{code!r} is not an X12 code: use 1 to 3 upper-case letters or digits")
+        return codes
 
 
 FileFormat = Annotated[
@@ -409,6 +456,7 @@ class FeedSpec(StrictModel):
         so an unchanged YAML keeps its version.
         """
         content = self.model_dump(mode="json", by_alias=True)
+        content.pop("source", None)  # where files come from does not change how they read
         for key, default in _LATER_TOP_LEVEL_DEFAULTS.items():
             if content.get(key) == default:
                 del content[key]
@@ -462,14 +510,29 @@ class SpecProblem:
         return f"{self.location}: {self.problem}" + (f"; {self.hint}" if self.hint else "")
 
 
+X12_TRANSACTION_TYPES: dict[str, list[str]] = {
+    "sale": ["sale"],
+    "return": ["return"],
+    "price_adjustment": ["price_adjustment"],
+    "other": ["other"],
+}
+"""`transaction_types` of an x12 sell-out spec that omits it: the X12 reader already writes the
+canonical type (from PTD01) into `transaction_type`, so each type maps to itself."""
+
+
 def with_default_columns(data: Any) -> Any:
-    """`data` with `columns` filled in for an x12 spec that omits it (identity mapping)."""
-    if not isinstance(data, Mapping) or "columns" in data:
+    """`data` with `columns` filled in for an x12 spec that omits it (identity mapping), and, for an
+    x12 sell-out spec, `transaction_types` (`X12_TRANSACTION_TYPES`) when it omits them."""
+    if not isinstance(data, Mapping):
         return data
     file_format = data.get("format")
     if not isinstance(file_format, Mapping) or file_format.get("type") != "x12":
         return data
     dataset = data.get("dataset", "sellout")
+    if dataset == "sellout" and "transaction_types" not in data:
+        data = {**data, "transaction_types": X12_TRANSACTION_TYPES}
+    if "columns" in data:
+        return data
     fields = INVENTORY_FIELDS if dataset == "inventory" else SELLOUT_FIELDS
     constants = data.get("constants")
     fixed = set(constants) if isinstance(constants, Mapping) else set()

@@ -7,10 +7,14 @@ Pandera schema over normalized records; `table_schema` gives the Pandera schema 
 
 from __future__ import annotations
 
-import pandera.polars as pa
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from schemas.rules import RuleContext, rules_for
+
+if TYPE_CHECKING:  # Pandera (and the pandas it brings) loads only where a schema is built
+    import pandera.polars as pa
 
 UNIT_PRICE = pl.Decimal(18, 4)
 AMOUNT = pl.Decimal(18, 2)
@@ -142,6 +146,8 @@ def empty_frame(table: str) -> pl.DataFrame:
 
 def table_schema(table: str) -> pa.DataFrameSchema:
     """The Pandera schema of a stored table: its exact columns and types."""
+    import pandera.polars as pa
+
     columns = {name: pa.Column(dtype, nullable=True) for name, dtype in TABLE_COLUMNS[table].items()}
     if table in ("sellout", "staging_sellout"):
         columns["line_id"] = pa.Column(pl.String, nullable=False, unique=table == "sellout")
@@ -167,6 +173,8 @@ def validation_schema(context: RuleContext) -> pa.DataFrameSchema:
     The streaming path evaluates the very same expressions (`transforms.validate`); a test keeps
     the two in agreement.
     """
+    import pandera.polars as pa
+
     checks = [
         pa.Check(_frame_check(rule.passes(context)), name=rule.name, error=rule.name)
         for rule in rules_for(context)
