@@ -45,6 +45,7 @@ def write_frame(frame: pl.DataFrame, output_format: str, stream: TextIO | None =
 
 
 BAR_WIDTH = 20
+RECORDS_PER_SECOND = 700_000
 
 
 def bar(done: int, estimate: int | None) -> str:
@@ -64,10 +65,15 @@ class StderrProgress(Progress):
         self._started = 0.0
         self._last = 0.0
         self._estimate: int | None = None
+        self._estimated_seconds: int | None = None
 
     def file_started(self, name: str, size: int, estimated_records: int | None = None) -> None:
         self._started = self._last = time.monotonic()
         self._estimate = estimated_records
+        # A bar needs a total: about RECORDS_PER_SECOND records stream through on this kind of machine.
+        self._estimated_seconds = (
+            max(int(estimated_records / RECORDS_PER_SECOND), 1) if estimated_records else None
+        )
         err(f"loading {printable(name)} ({size:,} bytes)")
 
     def records(self, name: str, count: int) -> None:
@@ -79,3 +85,6 @@ class StderrProgress(Progress):
 
     def message(self, text: str) -> None:
         err(text)
+
+    def heartbeat(self, name: str, elapsed: float) -> None:
+        err(f"  {printable(name)}: {bar(int(elapsed), self._estimated_seconds)} reading, {elapsed:,.0f} s")

@@ -4,6 +4,10 @@ specs, and where progress goes. Built once when a run starts (CLI or Dagster res
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from schemas.settings import CustomerKey, ThroughlineSettings
 from warehouse.storage import WarehouseStorage, storage_for_home
 
 KEY_FINGERPRINT = "customer-key.fingerprint"
+HEARTBEAT_SECONDS = 1.0
 
 
 class Progress:
@@ -25,6 +30,27 @@ class Progress:
 
     def message(self, text: str) -> None:
         """One line worth showing a person."""
+
+    def heartbeat(self, name: str, elapsed: float) -> None:
+        """A file is still being read (called about once a second while a stream runs)."""
+
+    @contextmanager
+    def working(self, name: str) -> Iterator[None]:
+        """Call `heartbeat` once a second from a background thread while the body runs."""
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                self.heartbeat(name, time.monotonic() - started)
+
+        thread = threading.Thread(target=beat, name="progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,17 +30,12 @@ from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, ReadResult, Unreada
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
 from warehouse.faults import crash_point
 from warehouse.ledger import LandedFile, LoadRow, write_load
-from warehouse.tables import (
-    conform_batches,
-    distributor_lock,
-    replace_rows,
-    replace_rows_streaming,
-    sql_literal,
-)
+from warehouse.tables import commit_data_files, data_columns, distributor_lock, new_data_file, pq_rows
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 250_000
+COMPRESSION = "lz4"
+"""Parquet compression of staging and quarantine files: the fastest to write of those Polars offers."""
 FOOTER_IS_DATA = "footer_is_data"
 
 
@@ -139,6 +133,8 @@ def _load_with_fallback(
 def _write_records(
     context: IngestContext, spec: FeedSpec, landed: LandedFile, row: LoadRow, scratch: Path, *, tolerant: bool
 ) -> tuple[_Counts, list[str]]:
+    """One streaming pass over the file: valid records to the load's staging partition, failed ones to
+    its quarantine partition, rows inside `footer_rows` aside to be judged; then two commits."""
     storage = context.storage
     result: ReadResult = read_records(
         storage.local_path(landed.source_file),
@@ -155,27 +151,93 @@ def _write_records(
     counts = _Counts()
     for rule, count in result.skipped.items():
         counts.skip(rule, count)
-    failed_parts: list[pl.DataFrame] = []
-    frames = _staging_frames(flagged, rule_context, landed, row, counts, failed_parts, context)
-    table = f"staging_{spec.dataset}"
-    predicate = (
-        f"distributor_id = {sql_literal(spec.distributor_id)} AND load_id = {sql_literal(row.load_id)}"
+    staging_table = f"staging_{spec.dataset}"
+    partition = {"distributor_id": spec.distributor_id, "load_id": row.load_id}
+    staged_file = new_data_file(storage, staging_table, partition)
+    quarantine_file = new_data_file(storage, "quarantine", partition)
+    footer_path = scratch / "footer.parquet"
+    is_footer = pl.col(ROW_KIND) == "footer"
+    passed = pl.col(RULE_COLUMN).is_null()
+    allowed = quarantine_sources(spec)
+    valid = flagged.filter(~is_footer & passed).select(_staging_columns(flagged, spec, landed, row))
+    failed = _quarantine_columns(
+        quarantine_records(flagged.filter(~is_footer & ~passed), rule_context, allowed), spec, landed, row
     )
-    replace_rows_streaming(storage, table, conform_batches(frames, table), predicate)
+    written = [staged_file.local_path, quarantine_file.local_path]
+    try:
+        with context.progress.working(landed.source_name):
+            pl.collect_all(
+                [
+                    valid.sink_parquet(staged_file.local_path, lazy=True, compression=COMPRESSION),
+                    failed.sink_parquet(quarantine_file.local_path, lazy=True, compression=COMPRESSION),
+                    flagged.filter(is_footer).sink_parquet(footer_path, lazy=True),
+                ],
+                engine="streaming",
+            )
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    footer = pl.read_parquet(footer_path)
+    footer_data = footer.filter(passed)
+    counts.skip("footer", footer.height - footer_data.height)
+    quarantine_files = [quarantine_file]
+    if footer_data.height:
+        extra = new_data_file(storage, "quarantine", partition)
+        quarantined = quarantine_records(
+            footer_data.with_columns(pl.lit(FOOTER_IS_DATA).alias(RULE_COLUMN)), rule_context, allowed
+        ).with_columns(_footer_message(spec).alias("message"))
+        _quarantine_columns(quarantined.lazy(), spec, landed, row).collect().write_parquet(
+            extra.local_path, compression=COMPRESSION
+        )
+        quarantine_files.append(extra)
+    loaded = pq_rows(staged_file.local_path)
+    quarantined_rows = sum(pq_rows(f.local_path) for f in quarantine_files)
+    counts.loaded, counts.quarantined, counts.read = loaded, quarantined_rows, loaded + quarantined_rows
+    context.progress.records(landed.source_name, counts.read)
+    commit_data_files(storage, staging_table, partition, [staged_file], replace=True)
     crash_point("after_staging")
-    quarantined = (
-        pl.concat(failed_parts) if failed_parts else pl.DataFrame(schema=TABLE_COLUMNS["quarantine"])
-    )
-    quarantined = quarantined.with_columns(
-        pl.lit(row.load_id).alias("load_id"),
-        pl.lit(spec.distributor_id).alias("distributor_id"),
-        pl.lit(spec.id).alias("feed_id"),
-        pl.lit(landed.source_file).alias("source_file"),
-        pl.lit(row.started_at).cast(TIMESTAMP).alias("ingested_at"),
-    )
-    replace_rows(storage, "quarantine", quarantined, predicate)
+    commit_data_files(storage, "quarantine", partition, quarantine_files, replace=True)
     crash_point("after_quarantine")
     return counts, list(result.notes)
+
+
+def _staging_columns(
+    flagged: pl.LazyFrame, spec: FeedSpec, landed: LandedFile, row: LoadRow
+) -> list[pl.Expr]:
+    table = f"staging_{spec.dataset}"
+    lineage = {
+        "feed_id": pl.lit(spec.id),
+        "period_start": pl.lit(row.period_start, dtype=pl.Date),
+        "source_file": pl.lit(landed.source_file),
+        "received_at": pl.lit(landed.received_at).cast(TIMESTAMP),
+        "ingested_at": pl.lit(row.started_at).cast(TIMESTAMP),
+    }
+    available = set(flagged.collect_schema().names())
+    types = TABLE_COLUMNS[table]
+    return [
+        (lineage[name] if name in lineage else (pl.col(name) if name in available else pl.lit(None)))
+        .cast(types[name])
+        .alias(name)
+        for name in data_columns(table)
+    ]
+
+
+def _quarantine_columns(
+    quarantined: pl.LazyFrame, spec: FeedSpec, landed: LandedFile, row: LoadRow
+) -> pl.LazyFrame:
+    lineage = {
+        "feed_id": pl.lit(spec.id),
+        "source_file": pl.lit(landed.source_file),
+        "ingested_at": pl.lit(row.started_at).cast(TIMESTAMP),
+    }
+    types = TABLE_COLUMNS["quarantine"]
+    return quarantined.select(
+        [
+            (lineage[name] if name in lineage else pl.col(name)).cast(types[name]).alias(name)
+            for name in data_columns("quarantine")
+        ]
+    )
 
 
 def _footer_message(spec: FeedSpec) -> pl.Expr:
@@ -186,62 +248,6 @@ def _footer_message(spec: FeedSpec) -> pl.Expr:
         pl.col("source_row"),
         pl.lit(footer_rows),
     )
-
-
-def _staging_frames(
-    flagged: pl.LazyFrame,
-    rule_context: RuleContext,
-    landed: LandedFile,
-    row: LoadRow,
-    counts: _Counts,
-    failed_parts: list[pl.DataFrame],
-    context: IngestContext,
-) -> Iterator[pl.DataFrame]:
-    spec = rule_context.spec
-    table = f"staging_{spec.dataset}"
-    lineage = {
-        "distributor_id": pl.lit(spec.distributor_id),
-        "feed_id": pl.lit(spec.id),
-        "period_start": pl.lit(row.period_start, dtype=pl.Date),
-        "source_file": pl.lit(landed.source_file),
-        "load_id": pl.lit(row.load_id),
-        "received_at": pl.lit(landed.received_at).cast(TIMESTAMP),
-        "ingested_at": pl.lit(row.started_at).cast(TIMESTAMP),
-    }
-    available = set(flagged.collect_schema().names())
-    columns = [
-        lineage[name] if name in lineage else (pl.col(name) if name in available else pl.lit(None))
-        for name in TABLE_COLUMNS[table]
-    ]
-    names = list(TABLE_COLUMNS[table])
-    allowed_sources = quarantine_sources(spec)
-    for batch in flagged.collect_batches(chunk_size=BATCH_ROWS):
-        is_footer = batch[ROW_KIND] == "footer"
-        data = batch.filter(~is_footer)
-        footer = batch.filter(is_footer)
-        if footer.height:
-            footer_data = footer.filter(pl.col(RULE_COLUMN).is_null())
-            counts.skip("footer", footer.height - footer_data.height)
-            if footer_data.height:
-                quarantined = quarantine_records(
-                    footer_data.with_columns(pl.lit(FOOTER_IS_DATA).alias(RULE_COLUMN)),
-                    rule_context,
-                    allowed_sources,
-                ).with_columns(_footer_message(spec).alias("message"))
-                failed_parts.append(quarantined)
-                counts.read += footer_data.height
-                counts.quarantined += footer_data.height
-        failed_mask = data[RULE_COLUMN].is_not_null()
-        counts.read += data.height
-        failed = data.filter(failed_mask)
-        if failed.height:
-            failed_parts.append(quarantine_records(failed, rule_context, allowed_sources))
-            counts.quarantined += failed.height
-        valid = data.filter(~failed_mask)
-        counts.loaded += valid.height
-        context.progress.records(landed.source_name, counts.read)
-        if valid.height:
-            yield valid.select([expr.alias(name) for expr, name in zip(columns, names, strict=True)])
 
 
 SAMPLE_BYTES = 1 << 16

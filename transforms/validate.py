@@ -7,6 +7,8 @@ records into `quarantine` rows with the source record as redacted JSON text.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
 
 from schemas.feed_spec import END_CUSTOMER_IDENTITY_FIELDS, FeedSpec
@@ -14,6 +16,7 @@ from schemas.rules import RuleContext, rules_for
 from transforms.normalize import SOURCE_PREFIX, source_column
 from transforms.readers import SOURCE_ROW
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 RULE_COLUMN = "_rule"
 MESSAGE_COLUMN = "_message"
 REDACTED = "<redacted>"
@@ -32,7 +35,7 @@ def flag_failures(normalized: pl.LazyFrame, context: RuleContext) -> pl.LazyFram
     return normalized.with_columns(rule_name.alias(RULE_COLUMN))
 
 
-def describe_failures(failed: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+def describe_failures(failed: Frame, context: RuleContext) -> Frame:
     """Add `_message` to flagged records: what the failed rule found and what a person should fix."""
     message: pl.Expr = pl.lit(None, dtype=pl.String)
     for rule in rules_for(context):
@@ -47,9 +50,7 @@ def redacted_source_columns(spec: FeedSpec) -> set[str]:
     }
 
 
-def quarantine_records(
-    failed: pl.DataFrame, context: RuleContext, allowed_sources: set[str] | None = None
-) -> pl.DataFrame:
+def quarantine_records(failed: Frame, context: RuleContext, allowed_sources: set[str] | None = None) -> Frame:
     """Failed records -> load-independent quarantine columns (source_row, raw_record, rule, message).
 
     `raw_record` holds the source columns in `allowed_sources` (all when None), with end-customer
@@ -59,7 +60,7 @@ def quarantine_records(
     failed = describe_failures(failed, context)
     source_columns = [
         name
-        for name in failed.columns
+        for name in failed.collect_schema().names()
         if name.startswith(SOURCE_PREFIX)
         and (allowed_sources is None or name.removeprefix(SOURCE_PREFIX) in allowed_sources)
     ]

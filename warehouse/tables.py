@@ -7,15 +7,24 @@ a commit that loses an optimistic-concurrency race is retried; a write that fail
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
+from deltalake.transaction import AddAction, RemoveAction
 from filelock import FileLock
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -202,3 +211,176 @@ def distributor_lock(lock_dir: Path, distributor_id: str) -> Iterator[None]:
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / f"{distributor_id}.lock"), timeout=LOCK_TIMEOUT_SECONDS):
         yield
+
+
+# --------------------------------------------------------------------------------------------------
+# Parquet files written by Polars itself, committed as Delta add actions (the fast write path).
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A Parquet file written into a table's partition folder, not yet committed."""
+
+    table: str
+    partition: dict[str, str]
+    relative_path: str
+    local_path: Path
+
+
+def new_data_file(storage: WarehouseStorage, table: str, partition: dict[str, str]) -> DataFile:
+    """Where to write a new data file of `partition` (Hive layout, the columns' order of PARTITION_COLUMNS)."""
+    folder = "/".join(f"{name}={partition[name]}" for name in PARTITION_COLUMNS[table])
+    relative = f"{folder}/part-{uuid.uuid4().hex}.parquet"
+    local = Path(storage.table_uri(table)) / relative
+    local.parent.mkdir(parents=True, exist_ok=True)
+    return DataFile(table, dict(partition), relative, local)
+
+
+def data_columns(table: str) -> list[str]:
+    """The columns a data file of `table` holds: all but the partition columns (those are in its path)."""
+    partition = set(PARTITION_COLUMNS.get(table, []))
+    return [name for name in TABLE_COLUMNS[table] if name not in partition]
+
+
+def _stat_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def parquet_stats(path: Path) -> tuple[int, str]:
+    """(rows, Delta stats JSON) of a Parquet file, from its footer: min, max and null count per column."""
+    metadata = pq.ParquetFile(path).metadata
+    minimum: dict[str, object] = {}
+    maximum: dict[str, object] = {}
+    nulls: dict[str, int] = {}
+    for group_index in range(metadata.num_row_groups):
+        group = metadata.row_group(group_index)
+        for column_index in range(group.num_columns):
+            column = group.column(column_index)
+            name = column.path_in_schema
+            stats = column.statistics
+            if stats is None:
+                continue
+            nulls[name] = nulls.get(name, 0) + (stats.null_count or 0)
+            if stats.has_min_max:
+                low, high = _stat_value(stats.min), _stat_value(stats.max)
+                minimum[name] = low if name not in minimum else min(minimum[name], low)  # type: ignore[type-var]
+                maximum[name] = high if name not in maximum else max(maximum[name], high)  # type: ignore[type-var]
+    rows = metadata.num_rows
+    stats_json = json.dumps(
+        {"numRecords": rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls}
+    )
+    return rows, stats_json
+
+
+def _add_action(storage: WarehouseStorage, data_file: DataFile) -> AddAction:
+    _, stats = parquet_stats(data_file.local_path)
+    status = data_file.local_path.stat()
+    return AddAction(
+        path=data_file.relative_path,
+        size=status.st_size,
+        partition_values=data_file.partition,
+        modification_time=int(status.st_mtime * 1000),
+        data_change=True,
+        stats=stats,
+    )
+
+
+@_commit_retry
+def commit_data_files(
+    storage: WarehouseStorage, table: str, partition: dict[str, str], files: list[DataFile], *, replace: bool
+) -> None:
+    """Commit `files` to `table` in one transaction; with `replace`, the partition's current files go.
+
+    Files holding no rows are deleted, not committed. Callers hold the distributor's lock, so the
+    partition's files cannot change between listing them here and the commit.
+    """
+    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+    kept = []
+    for data_file in files:
+        if pq.ParquetFile(data_file.local_path).metadata.num_rows:
+            kept.append(data_file)
+        else:
+            data_file.local_path.unlink()
+    actions: list[AddAction | RemoveAction] = [_add_action(storage, f) for f in kept]
+    if replace:
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        current = add_actions(storage, table)
+        if not current.is_empty():
+            mine = current
+            for name, value in partition.items():
+                mine = mine.filter(pl.col(f"partition.{name}") == value)
+            actions += [
+                RemoveAction(
+                    path=path, data_change=True, deletion_timestamp=now, size=size, partition_values=partition
+                )
+                for path, size in mine.select("path", "size_bytes").iter_rows()
+            ]
+    if not actions:
+        return
+    delta.create_write_transaction(
+        actions,
+        mode="append",
+        schema=arrow_schema(table),
+        partition_by=PARTITION_COLUMNS.get(table),
+        commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+    )
+
+
+def pq_rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def link_partitions(
+    storage: WarehouseStorage, source: str, target: str, distributor_id: str, load_ids: list[str]
+) -> None:
+    """Make the `target` partitions of `load_ids` exactly the `source` ones, in one commit, by linking
+    the source's data files (no rows are re-encoded). Both tables share their data columns."""
+    files = add_actions(storage, source).filter(
+        (pl.col("partition.distributor_id") == distributor_id) & pl.col("partition.load_id").is_in(load_ids)
+    )
+    actions: list[AddAction | RemoveAction] = []
+    for relative, load_id in files.select("path", "partition.load_id").iter_rows():
+        partition = {"distributor_id": distributor_id, "load_id": load_id}
+        linked = new_data_file(storage, target, partition)
+        source_path = Path(storage.table_uri(source)) / relative
+        try:
+            os.link(source_path, linked.local_path)
+        except OSError:  # another file system: copy the bytes instead
+            shutil.copyfile(source_path, linked.local_path)
+        actions.append(_add_action(storage, linked))
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    current = add_actions(storage, target)
+    if not current.is_empty():
+        stale = current.filter(
+            (pl.col("partition.distributor_id") == distributor_id)
+            & pl.col("partition.load_id").is_in(load_ids)
+        )
+        actions += [
+            RemoveAction(
+                path=path,
+                data_change=True,
+                deletion_timestamp=now,
+                size=size,
+                partition_values={"distributor_id": distributor_id, "load_id": load_id},
+            )
+            for path, size, load_id in stale.select("path", "size_bytes", "partition.load_id").iter_rows()
+        ]
+    if actions:
+        DeltaTable(
+            storage.table_uri(target), storage_options=storage.storage_options or None
+        ).create_write_transaction(
+            actions,
+            mode="append",
+            schema=arrow_schema(target),
+            partition_by=PARTITION_COLUMNS.get(target),
+            commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+        )
