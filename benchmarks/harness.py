@@ -204,7 +204,7 @@ def measure_feed(feed: Feed, lines: int, root: Path) -> list[Measure]:
     return steps
 
 
-def measure_history(history_lines: int, root: Path) -> list[Measure]:
+def measure_history(history_lines: int, history_files: int, root: Path) -> list[Measure]:
     """A 10,000-line file into an empty warehouse, and into one holding `history_lines` of the same distributor."""
     from datetime import date, timedelta
 
@@ -215,8 +215,8 @@ def measure_history(history_lines: int, root: Path) -> list[Measure]:
     )
     empty = ingest(fresh_home(root, "empty"), small, "northwind_us", 10_000, "10,000 lines, empty warehouse")
     home = fresh_home(root, "history")
-    weekly = max(history_lines // 50, 1)
-    for week in range(50):
+    weekly = max(history_lines // history_files, 1)
+    for week in range(history_files):
         monday = date(2025, 1, 6) + timedelta(weeks=week)
         path = write_northwind(
             root / "in" / f"NW_SALES_{monday:%Y%m%d}.csv", weekly, first_invoice=week * weekly, start=monday

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -72,8 +73,9 @@ with tempfile.TemporaryDirectory() as work:
         (pl.col("transaction_type") == "return").sum().alias("returns"),
     ).collect().row(0, named=True)
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "peak_bytes": peak, **counts, "notes": result.notes}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_bytes": usage.ru_maxrss * 1024, **counts}))
 """
 
 
@@ -97,8 +99,10 @@ def main() -> None:
     megabytes = size / 1_000_000
     print(
         f"x12 867 read: {megabytes:.0f} MB, {lines} line items in {report['seconds']:.1f} s = "
-        f"{megabytes / report['seconds']:.0f} MB/s, peak RSS {report['peak_bytes'] / 2**20:.0f} MiB "
-        f"({platform.machine()}, {platform.python_version()})"
+        f"{megabytes / report['seconds']:.0f} MB/s ({report['cpu']:.1f} s CPU, {report['records']} records, "
+        f"{report['returns']} returns), peak RSS {report['peak_bytes'] / 2**20:.0f} MiB "
+        f"({platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, Python "
+        f"{platform.python_version()})"
     )
 
 

@@ -1,0 +1,59 @@
+"""A small run of `make bench`'s harness: every step runs and the report says what it measured.
+
+The benchmark's numbers are written down by `make bench` in benchmarks/RESULTS.md, never asserted
+here (timings are not a test's business); this only proves the harness works end to end.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.system
+
+STEPS = (
+    "throughline ingest",
+    "DuckDB COPY to Parquet",
+    "Polars scan_csv -> sink_parquet",
+    "pandas + pandera",
+)
+
+
+def test_the_harness_measures_every_step_of_every_feed(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/harness.py",
+            "--lines",
+            "3000",
+            "--history-lines",
+            "2000",
+            "--write",
+            "--results",
+            str(results),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = results.read_text(encoding="utf-8")
+    for feed in ("comma CSV (Northwind)", "semicolon cp1252 CSV (Rheinland)"):
+        section = report[report.index(feed) :]
+        for step in STEPS:
+            row = re.search(
+                rf"\| {re.escape(step)} \| ([0-9.]+) s \| ([0-9,]+) \| ([0-9,]+) MiB \| ([0-9.]+)x \|",
+                section,
+            )
+            assert row, f"{feed}: no row for {step}"
+            assert float(row.group(1)) > 0 and int(row.group(3).replace(",", "")) > 0
+    assert "10,000 lines, empty warehouse" in report and "warehouse holding 2,000 lines" in report
+    assert re.search(r"polars \d", report) and "cores" in report
