@@ -224,7 +224,11 @@ def measure_history(history_lines: int, history_files: int, root: Path) -> list[
         ingest(home, path, "northwind_us", weekly, "history")
         path.unlink()
     full = ingest(
-        home, small, "northwind_us", 10_000, f"10,000 lines, warehouse holding {50 * weekly:,} lines"
+        home,
+        small,
+        "northwind_us",
+        10_000,
+        f"10,000 lines, warehouse holding {history_files * weekly:,} lines",
     )
     return [empty, full]
 
@@ -262,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--history-lines", type=int, default=0, help="also time a small file against this much history"
     )
+    parser.add_argument(
+        "--history-files", type=int, default=20, help="weekly files the history is loaded as (default 20)"
+    )
     parser.add_argument("--feeds", default="all", help="comma list of feed spec ids, or all")
     parser.add_argument(
         "--write", action="store_true", help=f"append the results to {RESULTS.relative_to(REPO)}"
@@ -277,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             sections += [table(feed.name, measure_feed(feed, args.lines, root)), ""]
             print("\n".join(sections[-2:]), flush=True)
         if args.history_lines:
-            empty, full = measure_history(args.history_lines, root)
+            empty, full = measure_history(args.history_lines, args.history_files, root)
             sections += [
                 "| small file | time | peak memory |",
                 "| --- | --- | --- |",
