@@ -35,6 +35,8 @@ def test_the_harness_measures_every_step_of_every_feed(tmp_path: Path) -> None:
             "3000",
             "--history-lines",
             "2000",
+            "--history-files",
+            "2",
             "--write",
             "--results",
             str(results),
