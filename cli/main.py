@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from cli.output import StderrProgress, err, write_frame
-from schemas.feed_spec import FeedSpec, FeedSpecError, load_feed_spec, load_spec_catalog
+from schemas.feed_spec import FeedSpecError, load_spec_catalog
 from schemas.settings import (
     DEMO_KEY_FILE,
     HOME_ENV,
@@ -186,29 +186,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if problems or rejected else 0
 
 
-def _spec_for_inspect(settings: ThroughlineSettings, path: Path, spec_arg: str | None) -> FeedSpec:
-    catalog = load_spec_catalog(settings.feeds_dir)
-    if spec_arg:
-        candidate = Path(spec_arg)
-        if candidate.is_file():
-            return load_feed_spec(candidate)
-        if spec_arg in catalog.specs:
-            return catalog.specs[spec_arg]
-        raise UserError(f"no feed spec '{spec_arg}': give a YAML path or one of {sorted(catalog.specs)}")
-    matching = [spec for spec in catalog.specs.values() if spec.matches(path.name)]
-    if path.parent.name in {spec.distributor_id for spec in matching}:
-        matching = [spec for spec in matching if spec.distributor_id == path.parent.name]
-    if len(matching) != 1:
-        found = ", ".join(spec.id for spec in matching) or "none"
-        raise UserError(
-            f"{path.name}: {len(matching)} feed specs match its name ({found}); pass --spec ID or --spec FILE"
-        )
-    return matching[0]
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ingest.context import key_matches_warehouse
-    from ingest.inspect import inspect_file, throwaway_secret
+    from ingest.inspect import NoSpecError, choose_spec, inspect_file, throwaway_secret
     from transforms.readers import UnreadableFileError
     from warehouse.storage import storage_for_home
 
@@ -216,7 +196,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UserError(f"not a file: {path}")
-    spec = _spec_for_inspect(settings, path, args.spec)
+    try:
+        spec = choose_spec(path, load_spec_catalog(settings.feeds_dir), args.spec)
+    except NoSpecError as error:
+        raise UserError(str(error)) from error
     try:
         key = resolve_customer_key(settings)
         secret = key.secret.get_secret_value()

@@ -16,12 +16,13 @@ from pathlib import Path
 import polars as pl
 
 from ingest.load import FOOTER_IS_DATA, _footer_message, quarantine_sources
-from schemas.feed_spec import FeedSpec
+from schemas.feed_spec import FeedSpec, SpecCatalog, load_feed_spec
 from schemas.limits import ReadLimits
 from schemas.rules import DEFAULT_MAX_FIELD_CHARS, RuleContext
 from schemas.tables import TABLE_COLUMNS
 from transforms.normalize import normalize_records
 from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, read_records
+from transforms.readers.x12 import sniff_transaction_set, x12_spec
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
 
 
@@ -38,15 +39,42 @@ class Inspection:
         return self.valid.height + self.quarantined.height
 
     def summary(self, name: str) -> str:
+        counted = {rule: count for rule, count in self.skipped.items() if count}
         skipped = (
-            f", {sum(self.skipped.values())} skipped {json.dumps(self.skipped, sort_keys=True)}"
-            if self.skipped
-            else ""
+            f", {sum(counted.values())} skipped {json.dumps(counted, sort_keys=True)}" if counted else ""
         )
         return (
             f"{name}: {self.rows_read} records read, {self.valid.height} valid, "
             f"{self.quarantined.height} quarantined{skipped} (spec {self.spec.id})"
         )
+
+
+class NoSpecError(ValueError):
+    """No feed spec can be chosen for a file; the message says what to pass."""
+
+
+def choose_spec(path: Path, catalog: SpecCatalog, explicit: str | None) -> FeedSpec:
+    """The spec `inspect` reads a file with: given (an id or a YAML path), the one whose pattern
+    matches (the inbox folder's when several do), or, for an X12 file, the standard 867/852 reading."""
+    if explicit:
+        candidate = Path(explicit)
+        if candidate.is_file():
+            return load_feed_spec(candidate)
+        if explicit in catalog.specs:
+            return catalog.specs[explicit]
+        raise NoSpecError(f"no feed spec '{explicit}': give a YAML path or one of {sorted(catalog.specs)}")
+    matching = [spec for spec in catalog.specs.values() if spec.matches(path.name)]
+    if path.parent.name in {spec.distributor_id for spec in matching}:
+        matching = [spec for spec in matching if spec.distributor_id == path.parent.name]
+    if len(matching) == 1:
+        return matching[0]
+    transaction_set = sniff_transaction_set(path) if not matching else None
+    if transaction_set in ("867", "852"):
+        return x12_spec(transaction_set)
+    found = ", ".join(spec.id for spec in matching) or "none"
+    raise NoSpecError(
+        f"{path.name}: {len(matching)} feed specs match its name ({found}); pass --spec ID or --spec FILE"
+    )
 
 
 def throwaway_secret() -> str:

@@ -130,7 +130,11 @@ class CsvFormat(StrictModel):
     skip_rows: int = Field(0, ge=0, description="lines to skip before the header (title rows)")
     has_header: bool = Field(True, description="false when the first record is data, not column names")
     column_names: list[str] | None = Field(None, description="names to use when the file has no header")
-    footer_rows: int = Field(0, ge=0, description="records to drop at the end (totals, trailers)")
+    footer_rows: int = Field(
+        0,
+        ge=0,
+        description="the last N lines of the file, blank ones included, counted back from the last non-blank row (totals, trailers): blank ones are skipped, a row that reads as a valid record is quarantined as footer_is_data, the others are skipped",
+    )
     comment_prefix: str | None = Field(None, description="lines starting with this are comments and skipped")
 
     @model_validator(mode="after")
@@ -146,7 +150,11 @@ class ExcelFormat(StrictModel):
     type: Literal["xlsx"] = Field(description="selects this format")
     sheet: str | int = Field(0, description="sheet name, or 0-based sheet index")
     header_row: int = Field(1, ge=1, description="1-based sheet row that holds the column names")
-    footer_rows: int = Field(0, ge=0, description="data rows to drop at the end (totals)")
+    footer_rows: int = Field(
+        0,
+        ge=0,
+        description="the last N sheet rows, blank ones included, counted back from the last non-blank row (totals, trailers): blank ones are skipped, a row that reads as a valid record is quarantined as footer_is_data, the others are skipped",
+    )
 
 
 class FixedWidthColumn(StrictModel):
@@ -165,7 +173,11 @@ class FixedWidthFormat(StrictModel):
     columns: list[FixedWidthColumn] = Field(min_length=1, description="the fields of a data record")
     record_prefix: str | None = Field(None, description="only lines starting with this are data records")
     skip_rows: int = Field(0, ge=0, description="lines to skip at the top (when there is no record_prefix)")
-    footer_rows: int = Field(0, ge=0, description="lines to drop at the end (when there is no record_prefix)")
+    footer_rows: int = Field(
+        0,
+        ge=0,
+        description="the last N lines of the file, blank ones included, counted back from the last non-blank row (totals, trailers): blank ones are skipped, a row that reads as a valid record is quarantined as footer_is_data, the others are skipped (when there is no record_prefix)",
+    )
 
 
 class JsonFormat(StrictModel):

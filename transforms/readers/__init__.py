@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.feed_spec import CsvFormat, ExcelFormat, FileFormat, FixedWidthFormat, JsonFormat
+from schemas.feed_spec import CsvFormat, ExcelFormat, FileFormat, FixedWidthFormat, JsonFormat, X12Format
 from schemas.limits import DEFAULT_LIMITS, ReadLimits
 from transforms.readers.common import (
     READ_ERROR,
@@ -36,6 +36,7 @@ from transforms.readers.delimited import POLARS_READ_ERRORS, read_delimited
 from transforms.readers.excel import read_excel
 from transforms.readers.fixed_width import read_fixed_width
 from transforms.readers.json_records import read_json_records
+from transforms.readers.x12 import read_x12
 
 __all__ = [
     "POLARS_READ_ERRORS",
@@ -51,6 +52,7 @@ __all__ = [
     "read_fixed_width",
     "read_json_records",
     "read_records",
+    "read_x12",
     "unique_column_names",
 ]
 
@@ -83,4 +85,6 @@ def read_records(
         return read_fixed_width(path, file_format, work_dir, limits=limits)
     if isinstance(file_format, JsonFormat):
         return read_json_records(path, file_format, work_dir, limits=limits)
+    if isinstance(file_format, X12Format):
+        return read_x12(path, file_format, work_dir, limits)
     raise TypeError(f"no reader for file format {type(file_format).__name__}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -35,9 +35,14 @@ SKIP_REASONS: tuple[str, ...] = ("header", "preamble", "blank", "comment", "reco
   width, JSON lines and sheets: nothing but white space);
 - `comment`: a CSV line starting with `comment_prefix`;
 - `record_prefix`: a fixed-width line, not blank, that does not start with `record_prefix`;
-- `footer`: a blank line or sheet row inside the footer zone (the last `footer_rows` rows).
+- `footer`: a blank line or sheet row inside the footer zone: the last `footer_rows` rows counted
+  back from the last non-blank one, blank ones included, never reaching above the first row after
+  the header (non-blank rows there are records of kind "footer", not skipped).
 
-Blank lines after the last non-blank line of a file are not rows at all and are not counted.
+Blank lines after the last non-blank line of a file are not rows at all and are not counted. Every
+other physical line is a record or counted here once (a record spanning lines counts once, so the
+identity lines == records + skipped holds for files without such records). A JSON document's
+records are its array items; nothing in it is skipped.
 """
 
 CHUNK_BYTES = 1 << 22
@@ -128,8 +133,7 @@ def canonical_encoding(path: Path, encoding: str) -> str:
 
 class LineLengthGuard:
     """Watches a file's bytes, fed chunk by chunk, for a line longer than `max_line_bytes`, holding
-    no line in memory; it also counts the lines as Polars does (LF-terminated, plus an unterminated
-    last line).
+    no line in memory.
 
     Both LF and a bare CR end a line here, so classic Mac files are not one long line. In UTF-16
     and other encodings that are not ASCII-compatible a stray 0x0A byte may end a "line" early, so
@@ -141,30 +145,22 @@ class LineLengthGuard:
         self._limit = max_line_bytes
         self._offset = 0
         self._line_start = 0
-        self._newlines = 0
-        self._ends_with_newline = True
 
-    @property
-    def lines(self) -> int:
-        """Lines seen so far, counted as Polars counts them."""
-        return self._newlines + (0 if self._ends_with_newline else 1)
-
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray) -> None:
         """Take the next chunk; raises LimitExceededError at the first line past the limit."""
-        if not chunk:
-            return
-        self._newlines += chunk.count(b"\n")
-        self._ends_with_newline = chunk.endswith(b"\n")
         # A window no longer than the limit cannot hold a whole long line, so only the lines that
-        # cross a window boundary need measuring: two byte searches per window.
-        window = self._limit
+        # cross a window boundary need measuring: a few byte searches per window, most of them short.
         start = 0
         while start < len(chunk):
-            end = min(len(chunk), start + window)
-            first = _line_end(chunk, start, end, chunk.find)
+            end = min(len(chunk), start + self._limit)
+            ends = (b"\n", b"\r") if chunk.find(b"\r", start, end) != -1 else (b"\n",)
+            first = min(
+                (found for end_byte in ends if (found := chunk.find(end_byte, start, end)) != -1), default=-1
+            )
             if first != -1:
                 self._check(self._offset + first)
-                self._line_start = self._offset + _line_end(chunk, start, end, chunk.rfind, last=True) + 1
+                last = max(chunk.rfind(end_byte, start, end) for end_byte in ends)
+                self._line_start = self._offset + last + 1
             self._check(self._offset + end)
             start = end
         self._offset += len(chunk)
@@ -179,27 +175,17 @@ class LineLengthGuard:
             )
 
 
-def _line_end(
-    chunk: bytes, start: int, end: int, find: Callable[[bytes, int, int], int], *, last: bool = False
-) -> int:
-    lf = find(b"\n", start, end)
-    cr = find(b"\r", start, end)
-    if lf == -1 or cr == -1:
-        return max(lf, cr)
-    return max(lf, cr) if last else min(lf, cr)
-
-
-def count_lines(path: Path, max_line_bytes: int) -> int:
-    """The file's line count as Polars counts lines, in one pass of byte searches; raises
-    LimitExceededError for a line longer than `max_line_bytes` without ever holding it."""
+def check_line_lengths(path: Path, max_line_bytes: int) -> None:
+    """One pass of byte searches over the file: LimitExceededError for a line longer than
+    `max_line_bytes`, found without ever holding it (so Polars is never handed one)."""
     guard = LineLengthGuard(path, max_line_bytes)
+    buffer = bytearray(CHUNK_BYTES)
     try:
         with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK_BYTES):
-                guard.feed(chunk)
+            while size := handle.readinto(buffer):
+                guard.feed(buffer if size == len(buffer) else buffer[:size])
     except OSError as error:
         raise UnreadableFileError(f"{path}: cannot be opened: {error}") from error
-    return guard.lines
 
 
 def decode_chunks(path: Path, encoding: str, *, max_line_bytes: int | None = None) -> Iterator[str]:

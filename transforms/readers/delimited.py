@@ -51,7 +51,7 @@ from transforms.readers.common import (
     SpilledRecord,
     UnreadableFileError,
     canonical_encoding,
-    count_lines,
+    check_line_lengths,
     iter_lines,
     line_body,
     skip_counts,
@@ -629,7 +629,7 @@ def _rx(text: str) -> str:
 
 
 def _survey(
-    path: Path, layout: _Layout, dialect: _Dialect, spec: CsvFormat, total_lines: int, limits: ReadLimits
+    path: Path, layout: _Layout, dialect: _Dialect, spec: CsvFormat, limits: ReadLimits
 ) -> _Survey | None:
     """Check, line by line and in Polars, that the fast parse will see exactly the records the
     tolerant parser would, and count what it skips; None when it would not (the tolerant parser
@@ -715,11 +715,11 @@ def _survey(
     )
     try:
         anomalies = flagged.head(MAX_SURVEY_ANOMALIES + 1).collect(engine="streaming")
+        line_count = lines.select(pl.len()).collect().item()
     except POLARS_READ_ERRORS:
         return None
     if anomalies.height > MAX_SURVEY_ANOMALIES:
         return None
-    line_count = max(total_lines - layout.data_start, 0)
 
     # Lines with an odd number of quotes open and close quoted fields that span lines, in pairs.
     odd_lines = anomalies.filter("odd")["line_no"].to_list()
@@ -996,8 +996,8 @@ def read_delimited(
     else:
         source = transcode_to_utf8(path, spec.encoding, work_dir, max_line_bytes=limits.max_line_bytes)
     # One pass of byte searches: no line reaches Polars (which would hold it whole) past the limit.
-    total_lines = count_lines(source, limits.max_line_bytes)
-    survey = _survey(source, layout, dialect, spec, total_lines, limits)
+    check_line_lengths(source, limits.max_line_bytes)
+    survey = _survey(source, layout, dialect, spec, limits)
     if survey is None:
         return _read_tolerant(source, "utf-8", spec, dialect, layout, limits, work_dir)
     return ReadResult(_scan_fast(dialect, layout, survey, source), survey.skipped, list(layout.notes))

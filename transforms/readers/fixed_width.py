@@ -22,7 +22,6 @@ from transforms.readers.common import (
     ReadResult,
     UnreadableFileError,
     canonical_encoding,
-    count_lines,
     decode_chunks,
     skip_counts,
     transcode_to_utf8,
@@ -45,7 +44,7 @@ def _line_stats(lines: pl.LazyFrame, spec: FixedWidthFormat, path: Path) -> dict
     line_no = pl.col("line_no")
     blank = pl.col("line").str.strip_chars() == ""
     last_nonblank = line_no.filter(~blank).max()
-    aggregates = [last_nonblank.alias("last_nonblank")]
+    aggregates = [pl.len().alias("lines"), last_nonblank.alias("last_nonblank")]
     if spec.record_prefix is not None:
         aggregates += [
             blank.sum().alias("blank"),
@@ -75,7 +74,6 @@ def read_fixed_width(
     LimitExceededError for a line longer than `limits.max_line_bytes`.
     """
     source = _utf8_source(path, spec, work_dir, limits)
-    total_lines = count_lines(source, limits.max_line_bytes)
     lines = pl.scan_csv(
         source,
         has_header=False,
@@ -91,6 +89,7 @@ def read_fixed_width(
     stats = _line_stats(lines, spec, path)
     last_nonblank = stats["last_nonblank"] if stats["last_nonblank"] is not None else -1
     # Blank lines after the last non-blank one end the file; they are not rows.
+    total_lines = stats["lines"]
     trailing_blanks = total_lines - 1 - last_nonblank
     kind = pl.lit("data")
     if spec.record_prefix is not None:

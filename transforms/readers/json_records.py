@@ -13,8 +13,9 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +52,22 @@ def _loads(text: str) -> Any:
     return json.loads(text, parse_float=_Number, parse_int=_Number)
 
 
-def _number_text(value: int | Decimal) -> _Number:
-    """A streamed number as written: every digit and the exponent are kept. Plain notation comes back
-    exactly; exponent notation keeps its value and digits (1.5e3 may come back as 15e2)."""
-    if isinstance(value, int):
-        return _Number(value)
+def _number_text(value: int | Decimal) -> str:
+    """A streamed number (ijson gives int or Decimal) as written: every digit and the exponent are
+    kept. Plain notation comes back exactly; exponent notation keeps its value and digits (1.5e3 may
+    come back as 15e2)."""
+    text = str(value)
+    if "E" not in text:
+        return text
+    assert isinstance(value, Decimal)
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     if exponent > 0:
-        return _Number(f"{'-' if sign else ''}{''.join(map(str, digits))}e{exponent}")
+        return f"{'-' if sign else ''}{''.join(map(str, digits))}e{exponent}"
     if -exponent - len(digits) > 20:
         # Plain notation would only pad zeros that the source did not write.
-        return _Number(str(value).replace("E", "e"))
-    return _Number(format(value, "f"))
+        return text.replace("E", "e")
+    return format(value, "f")
 
 
 def _as_json(value: Any) -> str:
@@ -79,51 +83,50 @@ def _as_json(value: Any) -> str:
         )
     if isinstance(value, list):
         return "[" + ",".join(_as_json(item) for item in value) + "]"
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return _number_text(value)
     return json.dumps(value, ensure_ascii=False)
 
 
+_TEXT_OF_TYPE: dict[type, Callable[[Any], str | None]] = {
+    str: lambda value: value,
+    _Number: str,
+    int: _number_text,
+    Decimal: _number_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: None,
+    list: _as_json,
+}
+
+
 def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return str(value)
-    return _as_json(value)
+    return _TEXT_OF_TYPE.get(type(value), _as_json)(value)
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
     """A JSON object as dotted-path keys to text values; an empty nested object contributes nothing."""
     flat: dict[str, str | None] = {}
+    text_of = _TEXT_OF_TYPE
     for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
+        kind = type(value)
+        if kind is dict:
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            flat[name] = _as_text(value)
+            flat[f"{prefix}{key}"] = text_of.get(kind, _as_json)(value)
     return flat
 
 
 def _json_type(value: Any) -> str:
-    if isinstance(value, _Number):
-        return "number"
     if isinstance(value, str):
-        return "string"
+        return "number" if isinstance(value, _Number) else "string"
     if isinstance(value, bool):
         return "boolean"
+    if isinstance(value, int | Decimal):
+        return "number"
     if isinstance(value, list):
         return "array"
     return "object" if isinstance(value, dict) else "null"
 
-
-_EVENT_TYPES = {
-    "start_map": "object",
-    "start_array": "array",
-    "string": "string",
-    "number": "number",
-    "boolean": "boolean",
-    "null": "null",
-}
 
 _Parsed = tuple[int, dict[str, str | None], str | None]
 
@@ -171,158 +174,107 @@ def _jsonl_records(
         except json.JSONDecodeError as error:
             yield number, {}, f"line is not valid JSON: {error.msg} at column {error.colno}"
             continue
-        except RecursionError as error:  # pragma: no cover - _depth_exceeds refuses such lines first
-            raise _depth_error(path, limits, f"line {number}") from error
         if not isinstance(value, dict):
             yield number, {}, f"line holds a JSON {_json_type(value)}, not an object"
             continue
         yield number, flatten(value), None
 
 
-class _Utf8Stream:
-    """The file's text as UTF-8 bytes for ijson, decoded strictly from the spec's encoding."""
+_BRACKET_DELTA = [0] * 256
+for _byte in b"[{":
+    _BRACKET_DELTA[_byte] = 1
+for _byte in b"]}":
+    _BRACKET_DELTA[_byte] = -1
+_NOT_BRACKET_OR_QUOTE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
+_QUOTED = re.compile(rb'"[^"]*"')
 
-    def __init__(self, path: Path, encoding: str) -> None:
+
+class _DepthGuardedStream:
+    """The document as UTF-8 bytes for ijson, decoded strictly from the spec's encoding, each chunk
+    checked before ijson sees it: nesting past `max_json_depth` raises LimitExceededError, so no
+    deep structure is ever built. Strings are cut out (with their escapes) in a few byte-level
+    passes per chunk; a string still open at a chunk's end waits for the next chunk."""
+
+    def __init__(self, path: Path, encoding: str, limits: ReadLimits) -> None:
+        self._path = path
+        self._limits = limits
         self._chunks = decode_chunks(path, encoding)
-        self._pending = b""
+        self._carry = b""
+        self._depth = 0
+        self._offset = 0
 
     def read(self, size: int = -1) -> bytes:
-        if not self._pending and size != 0:
-            self._pending = next(self._chunks, "").encode("utf-8")
-        if size < 0:
-            size = len(self._pending)
-        data, self._pending = self._pending[:size], self._pending[size:]
-        return data
-
-
-class _DocumentWalker:
-    """Streams the records of a JSON document from ijson's events, never nesting deeper than allowed."""
-
-    def __init__(self, path: Path, spec: JsonFormat, limits: ReadLimits) -> None:
-        self._path = path
-        self._spec = spec
-        self._limits = limits
-        self._events = ijson.basic_parse(_Utf8Stream(path, spec.encoding), use_float=False)
-        self._depth = 0
-        self._record = 0
-
-    def _next(self) -> tuple[str | None, Any]:
-        """The next event, or (None, None) once the whole document is read."""
-        event, value = next(self._events, (None, None))
-        if event in ("start_map", "start_array"):
-            self._depth += 1
-            if self._depth > self._limits.max_json_depth:
-                where = f"record {self._record}" if self._record else "the document"
-                raise _depth_error(self._path, self._limits, where)
-        elif event in ("end_map", "end_array"):
-            self._depth -= 1
-        return event, value
-
-    def records(self) -> Iterator[_Parsed]:
-        """Every item of the records array, numbered from 1; then the rest of the document is checked."""
-        target = self._spec.records_path.split(".") if self._spec.records_path else []
-        walked: list[str] = []
-        for key in target:
-            event, _ = self._next()
-            keys: list[str] = []
-            if event == "start_map":
-                while (found := self._next())[0] == "map_key" and found[1] != key:
-                    keys.append(found[1])
-                    self._skip_value()
-                if found[0] == "map_key":
-                    walked.append(key)
-                    continue
-            where = ".".join(walked) or "the top level"
-            raise UnreadableFileError(
-                f"{self._path}: records_path {self._spec.records_path!r}: no key {key!r} at {where} "
-                f"(keys there: {sorted(keys)}); check the feed spec's records_path"
-            )
-        event, _ = self._next()
-        if event != "start_array":
-            raise UnreadableFileError(
-                f"{self._path}: records_path {self._spec.records_path or '(top level)'!r} holds a JSON "
-                f"{_EVENT_TYPES.get(event, event)}, not an array of records: "
-                "check the feed spec's records_path"
-            )
+        if size == 0:
+            return b""
         while True:
-            self._record += 1
-            event, _ = self._next()
-            if event == "end_array":
-                break
-            if event == "start_map":
-                yield self._record, self._flat_object(), None
-                continue
-            if event == "start_array":
-                self._skip_value(inside=True)
-            yield self._record, {}, f"array item is a JSON {_EVENT_TYPES[event]}, not an object"
-        self._record = 0
-        # The rest of the document must be valid JSON too (ijson raises on trailing garbage).
-        while self._next()[0] is not None:
-            pass
+            text = next(self._chunks, None)
+            if text is None:
+                # An unterminated string at the end: ijson reports the document as incomplete.
+                tail, self._carry = self._carry, b""
+                return tail
+            data = self._carry + text.encode("utf-8")
+            unescaped = _unescaped(data)
+            end = len(data) if unescaped.count(b'"') % 2 == 0 else _open_string_start(data)
+            safe, self._carry = data[:end], data[end:]
+            if len(self._carry) > self._limits.max_line_bytes:
+                raise LimitExceededError(
+                    self._path,
+                    "max_line_bytes",
+                    self._limits.max_line_bytes,
+                    f"the string starting at byte {self._offset + end} is longer than "
+                    f"{self._limits.max_line_bytes} bytes",
+                )
+            self._check_depth(unescaped if end == len(data) else _unescaped(safe), len(safe))
+            self._offset += len(safe)
+            if safe:
+                return safe
 
-    def _skip_value(self, *, inside: bool = False) -> None:
-        """Skip the next value (or, with `inside`, the rest of the container just opened)."""
-        depth = 1 if inside else 0
-        while True:
-            event, _ = self._next()
-            if event in ("start_map", "start_array"):
-                depth += 1
-            elif event in ("end_map", "end_array"):
-                depth -= 1
-            if depth == 0 and event != "map_key":
-                return
+    def _check_depth(self, unescaped: bytes, size: int) -> None:
+        kept = unescaped.translate(None, _NOT_BRACKET_OR_QUOTE)
+        # Cut the strings: empty ones (most, once their text is gone) by a plain replace, then any
+        # left, which hold brackets, by a pattern. Merging two neighbouring strings is harmless.
+        outside = kept.replace(b'""', b"")
+        if b'"' in outside:
+            outside = _QUOTED.sub(b"", outside)
+        if not outside:
+            return
+        deltas = map(_BRACKET_DELTA.__getitem__, outside)
+        if max(accumulate(deltas, initial=self._depth)) > self._limits.max_json_depth:
+            where = f"the document (before byte {self._offset + size})"
+            raise _depth_error(self._path, self._limits, where)
+        opened = outside.count(b"[") + outside.count(b"{")
+        self._depth += opened - (len(outside) - opened)
 
-    def _flat_object(self) -> dict[str, str | None]:
-        flat: dict[str, str | None] = {}
-        prefixes = [""]
-        key = ""
-        while True:
-            event, value = self._next()
-            if event == "map_key":
-                key = value
-            elif event == "end_map":
-                prefixes.pop()
-                if not prefixes:
-                    return flat
-            elif event == "start_map":
-                prefixes.append(f"{prefixes[-1]}{key}.")
-            elif event == "start_array":
-                flat[prefixes[-1] + key] = _as_json(self._array())
-            else:
-                flat[prefixes[-1] + key] = _as_text(self._scalar(event, value))
 
-    def _array(self) -> list[Any]:
-        root: list[Any] = []
-        stack: list[Any] = [root]
-        key = ""
-        while stack:
-            event, value = self._next()
-            if event in ("end_map", "end_array"):
-                stack.pop()
-                continue
-            if event == "map_key":
-                key = value
-                continue
-            item = (
-                {} if event == "start_map" else [] if event == "start_array" else self._scalar(event, value)
-            )
-            container = stack[-1]
-            if isinstance(container, list):
-                container.append(item)
-            else:
-                container[key] = item
-            if event in ("start_map", "start_array"):
-                stack.append(item)
-        return root
+def _unescaped(data: bytes) -> bytes:
+    # Outside strings valid JSON holds no backslash, so every escape pair can simply go.
+    return data.replace(b"\\\\", b"").replace(b'\\"', b"")
 
-    @staticmethod
-    def _scalar(event: str, value: Any) -> Any:
-        return _number_text(value) if event == "number" else value
+
+def _open_string_start(data: bytes) -> int:
+    """Where the string that does not close in `data` opens: its last quote not escaped."""
+    position = len(data)
+    while True:
+        position = data.rfind(b'"', 0, position)
+        backslashes = position - len(data[:position].rstrip(b"\\"))
+        if position <= 0 or backslashes % 2 == 0:
+            return max(position, 0)
+
+
+def _records_prefix(spec: JsonFormat) -> str:
+    return ".".join([*(spec.records_path.split(".") if spec.records_path else []), "item"])
 
 
 def _document_records(path: Path, spec: JsonFormat, limits: ReadLimits) -> Iterator[_Parsed]:
+    stream = _DepthGuardedStream(path, spec.encoding, limits)
+    number = 0
     try:
-        yield from _DocumentWalker(path, spec, limits).records()
+        for item in ijson.items(stream, _records_prefix(spec), use_float=False):
+            number += 1
+            if isinstance(item, dict):
+                yield number, flatten(item), None
+            else:
+                yield number, {}, f"array item is a JSON {_json_type(item)}, not an object"
     except ijson.JSONError as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UnreadableFileError(
@@ -332,6 +284,48 @@ def _document_records(path: Path, spec: JsonFormat, limits: ReadLimits) -> Itera
     except (ValueError, SystemError) as error:
         # ijson converts numbers with int(), which refuses more than 4300 digits.
         raise UnreadableFileError(f"{path}: holds a number too long to read: {error}") from error
+    if number == 0:
+        _check_records_path(path, spec, limits)
+
+
+def _check_records_path(path: Path, spec: JsonFormat, limits: ReadLimits) -> None:
+    """No record came out: say why, unless `records_path` is an empty array (a second, event-level
+    pass, only ever made for a file without records)."""
+    events = ijson.basic_parse(_DepthGuardedStream(path, spec.encoding, limits), use_float=False)
+    walked: list[str] = []
+    for key in spec.records_path.split(".") if spec.records_path else []:
+        event, _ = next(events)
+        keys: list[str] = []
+        found = False
+        if event == "start_map":
+            depth = 0
+            for event, value in events:
+                if depth == 0 and event == "map_key":
+                    if value == key:
+                        found = True
+                        break
+                    keys.append(value)
+                elif event in ("start_map", "start_array"):
+                    depth += 1
+                elif event in ("end_map", "end_array"):
+                    depth -= 1
+                    if depth < 0:
+                        break
+        if not found:
+            where = ".".join(walked) or "the top level"
+            raise UnreadableFileError(
+                f"{path}: records_path {spec.records_path!r}: no key {key!r} at {where} "
+                f"(keys there: {sorted(keys)}); check the feed spec's records_path"
+            )
+        walked.append(key)
+    event, _ = next(events)
+    if event != "start_array":
+        kinds = {"start_map": "object", "string": "string", "number": "number", "boolean": "boolean"}
+        hint = "" if spec.records_path else " (or, for one object per line, the format type 'jsonl')"
+        raise UnreadableFileError(
+            f"{path}: records_path {spec.records_path or '(top level)'!r} holds a JSON "
+            f"{kinds.get(event, 'null')}, not an array of records: check the feed spec's records_path{hint}"
+        )
 
 
 def _spill_flat(parsed: Iterator[_Parsed], work_dir: Path, stem: str) -> pl.LazyFrame:

@@ -118,8 +118,14 @@ class ChildRun:
 
 
 def run_in_child(code: str, *args: str) -> ChildRun:
-    """Run `code` (which sets `outcome`) in a fresh interpreter; report its own peak RSS, so the
-    memory of other tests never counts."""
+    """Run `code` (which sets `outcome`) in a fresh interpreter and report its own peak RSS, so the
+    memory of other tests never counts.
+
+    On Linux a child's `getrusage(RUSAGE_SELF).ru_maxrss` starts at its parent's peak (the
+    high-water mark survives fork and exec), so a child of a big pytest process would report the
+    parent's memory: the peak is read from /proc/self/status (VmHWM, this program's own), and
+    ru_maxrss is only the fallback where /proc is missing.
+    """
     program = textwrap.dedent(
         """
         import json, resource, sys, time
@@ -129,7 +135,11 @@ def run_in_child(code: str, *args: str) -> ChildRun:
         {body}
         except Exception as error:
             outcome = f"{{type(error).__name__}}: {{error}}"
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        try:
+            with open("/proc/self/status") as status:
+                peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+        except OSError:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({{"peak_mib": peak, "outcome": str(outcome), "seconds": time.perf_counter() - started}}))
         """
     ).format(body=textwrap.indent(textwrap.dedent(code), "    "))
