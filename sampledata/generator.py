@@ -506,6 +506,11 @@ def _set(field_name: str, value: str, reason: str) -> Mutator:
     return mutate
 
 
+def _pasted_name(line: Line) -> str:
+    line.reseller_name = ("Southern Cross IT Pty Ltd " * 200).strip()
+    return "a reseller name pasted in 200 times: 5,199 characters"
+
+
 def _negative_price(line: Line) -> str:
     line.quantity = 1
     line.unit_price = -line.unit_price
@@ -542,6 +547,7 @@ BAD_PLAN: tuple[tuple[str, int, str, Mutator], ...] = (
     (PACIFIC, 0, "record_malformed", _truncated_json),
     (PACIFIC, 1, "date_implausible", _set("transaction_date", "1900-01-01", "placeholder date before 2000")),
     (PACIFIC, 2, "price_negative", _negative_price),
+    (PACIFIC, 2, "field_too_long", _pasted_name),
     (PACIFIC, 3, "currency_invalid", _set("currency", "NZ$", "'NZ$' is not an ISO 4217 code")),
 )
 """(feed, week index, rule, how the record is broken)."""

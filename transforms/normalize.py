@@ -75,9 +75,16 @@ def _implied_decimal_text(text: pl.Expr, places: int, decimal_separator: str) ->
     return pl.when(has_separator | digits.is_null()).then(pl.lit(None, dtype=pl.String)).otherwise(scaled)
 
 
+ISO_RENDERING_FORMATS = ("xlsx", "json", "jsonl", "x12")
+"""Formats whose readers render date values as ISO text (a workbook's date cells, JSON, X12): their
+dates also parse as ISO, with or without a time part. Text formats parse only the spec's formats."""
+
+
 def _parse_date(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
+    if spec.format.type not in ISO_RENDERING_FORMATS:
+        candidates = [expr.str.strptime(pl.Date, fmt, strict=False) for fmt in spec.parsing.date_formats]
+        return pl.coalesce(candidates) if len(candidates) > 1 else candidates[0]
     formats = list(dict.fromkeys([*spec.parsing.date_formats, *ISO_DATE_FORMATS]))
-    # Workbook readers render date cells as ISO text, sometimes with a time part.
     iso_date_part = (
         pl.when(expr.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]")).then(expr.str.slice(0, 10)).otherwise(expr)
     )
@@ -181,7 +188,11 @@ def _parse_sellout(spec: FeedSpec, customer_key_secret: str) -> list[pl.Expr]:
         unit_price.alias("unit_price"),
         pl.col(raw("currency")).str.to_uppercase().alias("currency"),
         net_amount.cast(AMOUNT).alias("net_amount"),
-        end_customer_key(customer_key_secret).alias("end_customer_key"),
+        (
+            end_customer_key(customer_key_secret)
+            if reports_end_customers(spec)
+            else pl.lit(None, dtype=pl.String)  # no HMAC over millions of empty identities
+        ).alias("end_customer_key"),
         pl.col(raw("end_customer_country")).str.to_uppercase().alias("end_customer_country"),
     ]
 
@@ -198,6 +209,11 @@ def _parse_inventory(spec: FeedSpec) -> list[pl.Expr]:
         parsed.append(number.alias(f"{name}__number"))
         parsed.append((number.round(0).cast(pl.Int64, strict=False) * factor).alias(name))
     return parsed
+
+
+def reports_end_customers(spec: FeedSpec) -> bool:
+    """True when the feed maps (or sets) any end-customer identity field."""
+    return any(name in spec.columns or name in spec.constants for name in END_CUSTOMER_IDENTITY_FIELDS)
 
 
 def end_customer_key(secret: str) -> pl.Expr:

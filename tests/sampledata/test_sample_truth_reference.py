@@ -138,6 +138,8 @@ def _validate(record: dict[str, str], spec: FeedSpec, load_day: date) -> str | N
     required = ("transaction_date", "distributor_sku", "quantity")
     if spec.dataset == "inventory":
         required = ("snapshot_date", "distributor_sku", "quantity_on_hand")
+    if any(len(record.get(name) or "") > 4096 for name in spec.columns):
+        return "field_too_long"
     if any(not record.get(name) for name in required):
         return "required_missing"
     day = _date(record[required[0]], spec)
