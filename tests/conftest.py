@@ -82,3 +82,14 @@ def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sampl
     unreadable = write_unreadable_samples(home / "inbox")
     report = ingest_inbox(home)
     yield SampleWarehouse(home, truth, unreadable, report)
+
+
+SYSTEM_FOLDERS = ("ingest", "cli", "connectors", "pipelines", "system")
+"""Tests in these folders run real loads, servers, processes or Dagster: the system tier."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = Path(str(item.path)).relative_to(REPO_ROOT / "tests")
+        if relative.parts[0] in SYSTEM_FOLDERS:
+            item.add_marker(pytest.mark.system)

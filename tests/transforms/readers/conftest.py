@@ -23,11 +23,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 REALDATA = REPO_ROOT / "tests" / "data" / "realdata"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Until pyproject.toml registers it (the suite runs with --strict-markers).
-    config.addinivalue_line("markers", "system: writes or reads hundreds of MB; slow, run in a child process")
-
-
 @pytest.fixture
 def realdata() -> Path:
     """`tests/data/realdata`: copies of real sample files, with their licenses (see SOURCES.md)."""
