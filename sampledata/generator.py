@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from importlib import resources
+from itertools import groupby
 from pathlib import Path
 
 import xlsxwriter
@@ -51,7 +52,9 @@ RHEINLAND = "rheinland_de"
 ALBION = "albion_uk"
 NORDIC = "nordic_fw"
 PACIFIC = "pacific_jsonl"
-SELLOUT_FEEDS = (NORTHWIND, RHEINLAND, ALBION, NORDIC, PACIFIC)
+KEYSTONE = "keystone_edi"
+KEYSTONE_INVENTORY = "keystone_edi_inventory"
+SELLOUT_FEEDS = (NORTHWIND, RHEINLAND, ALBION, NORDIC, PACIFIC, KEYSTONE)
 
 OVERLAP_FEED = NORTHWIND
 """Each weekly file repeats the previous week's last two invoices (late postings re-sent)."""
@@ -115,6 +118,16 @@ DISTRIBUTOR_SKUS: dict[str, dict[str, str]] = {
         "LIC-SEC-1Y": "N0790001",
         "CBL-C6-3M": "N0500363",
         "PSU-150": "N0740150",
+    },
+    KEYSTONE: {
+        "AX-1000": "0884101000",
+        "AX-2000": "0884102000",
+        "SW-24P": "0884210000",
+        "SW-48P": "0884211000",
+        "FW-500": "0884350000",
+        "LIC-SEC-1Y": "0884900000",
+        "CBL-C6-3M": "0100336000",
+        "PSU-150": "0884499000",
     },
     PACIFIC: {
         "AX-1000": "PAC/AX1000",
@@ -251,6 +264,11 @@ SITES: dict[str, tuple[Site, ...]] = {
         Site("P0012", ("FJORDNETT AS", "FJORDNETT A/S"), "0150", "NO", "SEK"),
         Site("P0015", ("GLOBAL REACH SOLUTIONS AB",), "111 57", "SE", "SEK"),
     ),
+    KEYSTONE: (
+        Site("P0001", ("BRIGHTLINE TECHNOLOGIES INC", "Brightline Technologies"), "10001", "US", "USD"),
+        Site("P0002", ("COBALT SYSTEMS LLC",), "60601", "US", "USD"),
+        Site("P0003", ("SUMMIT DATA SOLUTIONS INC", "Summit Data Solutions Inc."), "94105", "US", "USD"),
+    ),
     PACIFIC: (
         Site(
             "P0013",
@@ -319,7 +337,16 @@ INVENTORY_LOCATIONS = ("MEM1", "RNO2")
 
 UNITS_PER_BOX = 12
 
-RECEIVED_MINUTES = {NORTHWIND: 5, NORTHWIND_INVENTORY: 6, RHEINLAND: 20, ALBION: 45, NORDIC: 70, PACIFIC: 95}
+RECEIVED_MINUTES = {
+    NORTHWIND: 5,
+    NORTHWIND_INVENTORY: 6,
+    RHEINLAND: 20,
+    ALBION: 45,
+    NORDIC: 70,
+    PACIFIC: 95,
+    KEYSTONE: 110,
+    KEYSTONE_INVENTORY: 115,
+}
 """Minutes after 06:00 UTC on the Monday after a week when each feed's report arrives."""
 
 # --------------------------------------------------------------------------------------------------
@@ -408,6 +435,7 @@ INVOICE_FORMATS = {
     ALBION: ("SI{:06d}", "SC{:06d}"),
     NORDIC: ("{:09d}", "{:09d}"),
     PACIFIC: ("PD-{:06d}", "PC-{:06d}"),
+    KEYSTONE: ("K{:07d}", "KC{:07d}"),
 }
 
 
@@ -823,6 +851,70 @@ def _write_pacific(path: Path, lines: list[Line]) -> list[int]:
     return list(range(1, len(lines) + 1))
 
 
+def _x12(segments: list[list[str]], created: datetime, group: str, control: int) -> bytes:
+    """One interchange holding one transaction set: ISA/GS/ST ... SE/GE/IEA with true counts."""
+    body = [["ST", segments[0][1], "0001"], *segments[1:]]
+    body.append(["SE", str(len(body) + 1), "0001"])
+    isa = (
+        f"ISA*00*{'':10}*00*{'':10}*ZZ*{'KEYSTONE':15}*ZZ*{'THROUGHLINE':15}*{created:%y%m%d}*{created:%H%M}"
+        f"*U*00401*{control:09d}*0*P*>"
+    )
+    lines = [isa, f"GS*{group}*KEYSTONE*THROUGHLINE*{created:%Y%m%d}*{created:%H%M}*{control}*X*004010"]
+    lines += ["*".join(segment) for segment in body]
+    lines += [f"GE*1*{control}", f"IEA*1*{control:09d}"]
+    return ("~\n".join(lines) + "~\n").encode("ascii")
+
+
+def _write_867(path: Path, lines: list[Line], monday: date, created: datetime) -> list[int]:
+    """Keystone's weekly EDI 867: one PTD loop per invoice, one QTY/LIN line item per line."""
+    segments: list[list[str]] = [
+        ["ST", "867"],
+        ["BPT", "00", f"SO{monday:%Y%m%d}", f"{created:%Y%m%d}", "SD"],
+    ]
+    segments += [["DTM", "090", f"{monday:%Y%m%d}"], ["DTM", "091", f"{monday + timedelta(days=6):%Y%m%d}"]]
+    segments.append(["CUR", "SE", "USD"])
+    items = 0
+    for invoice, group in groupby(lines, key=lambda line: line.invoice_number):
+        group = list(group)
+        first = group[0]
+        segments += [
+            ["PTD", "BN" if first.is_return else "SS"],
+            ["DTM", "003", f"{first.transaction_date:%Y%m%d}"],
+            ["REF", "IV", invoice],
+            ["N1", "BY", first.reseller_name, "91", first.site.partner_id],
+            ["N4", "NEW YORK", "NY", first.site.postal_code, first.site.country],
+        ]
+        for line in group:
+            segments += [
+                ["QTY", "32", str(abs(line.quantity)), "EA"],
+                ["LIN", str(line.invoice_line), "VP", line.distributor_sku],
+                ["UIT", "EA", f"{line.unit_price:.2f}"],
+                ["AMT", "1", f"{abs(line.net_amount):.2f}"],
+            ]
+            items += 1
+    segments.append(["CTT", str(items)])
+    path.write_bytes(_x12(segments, created, "PT", int(f"{monday:%y%m%d}")))
+    return list(range(1, len(lines) + 1))
+
+
+def _write_852(path: Path, rows: list[StockRow], monday: date, created: datetime) -> list[int]:
+    """Keystone's EDI 852 for a week: per store (N1 RL), per product (LIN), on hand and on order (ZA)."""
+    segments: list[list[str]] = [
+        ["ST", "852"],
+        ["XQ", "H", f"{monday:%Y%m%d}", f"{monday + timedelta(days=6):%Y%m%d}"],
+    ]
+    items = 0
+    for store, group in groupby(rows, key=lambda row: row.location_id):
+        segments.append(["N1", "RL", f"Keystone {store}", "92", store])
+        for row in group:
+            segments += [["LIN", "", "VP", row.distributor_sku], ["ZA", "QA", str(row.on_hand), "EA"]]
+            segments.append(["ZA", "QP", str(row.on_order), "EA"])
+            items += 1
+    segments.append(["CTT", str(items)])
+    path.write_bytes(_x12(segments, created, "PD", int(f"{monday:%y%m%d}") + 1))
+    return list(range(1, len(rows) + 1))
+
+
 # --------------------------------------------------------------------------------------------------
 # The scenario.
 
@@ -846,8 +938,11 @@ FILE_NAMES = {
     ALBION: "Albion_SellOut_{:%Y%m%d}.xlsx",
     NORDIC: "NORDIC_SO_{:%Y%m%d}.txt",
     PACIFIC: "pacific_sellout_{:%Y%m%d}.jsonl",
+    KEYSTONE: "KEYSTONE_867_{:%Y%m%d}.edi",
+    KEYSTONE_INVENTORY: "KEYSTONE_852_{:%Y%m%d}.edi",
 }
-DISTRIBUTOR_OF = {NORTHWIND_INVENTORY: NORTHWIND}
+DISTRIBUTOR_OF = {NORTHWIND_INVENTORY: NORTHWIND, KEYSTONE_INVENTORY: KEYSTONE}
+EDI_STORES = ("STORE-0101", "STORE-0102")
 
 
 def _plan(rng: random.Random, weeks: list[date]) -> tuple[list[Report], list[Restatement], list[Overlap]]:
@@ -905,6 +1000,17 @@ def _plan(rng: random.Random, weeks: list[date]) -> tuple[list[Report], list[Res
         name = FILE_NAMES[NORTHWIND_INVENTORY].format(monday)
         received = _received(NORTHWIND_INVENTORY, monday)
         reports.append(Report(NORTHWIND_INVENTORY, NORTHWIND, name, monday, received, stock=rows))
+    monday = weeks[-1]
+    sunday = monday + timedelta(days=6)
+    rows = [
+        StockRow(sunday, DISTRIBUTOR_SKUS[KEYSTONE][sku], store, rng.randint(0, 300), rng.choice((0, 20, 40)))
+        for store in EDI_STORES
+        for sku in sorted(PRODUCTS)
+    ]
+    name = FILE_NAMES[KEYSTONE_INVENTORY].format(monday)
+    reports.append(
+        Report(KEYSTONE_INVENTORY, KEYSTONE, name, monday, _received(KEYSTONE_INVENTORY, monday), stock=rows)
+    )
     reports.sort(key=lambda report: (report.received_at, report.file_name))
     return reports, restatements, overlaps
 
@@ -921,6 +1027,10 @@ def _write(report: Report, folder: Path) -> list[int]:
         rows = _write_albion(path, report.lines, report.period_start, report.received_at)
     elif report.feed_id == NORDIC:
         rows = _write_nordic(path, report.lines, report.period_start, report.received_at)
+    elif report.feed_id == KEYSTONE:
+        rows = _write_867(path, report.lines, report.period_start, report.received_at)
+    elif report.feed_id == KEYSTONE_INVENTORY:
+        rows = _write_852(path, report.stock, report.period_start, report.received_at)
     else:
         rows = _write_pacific(path, report.lines)
     stamp = report.received_at.replace(tzinfo=UTC).timestamp()
@@ -962,7 +1072,10 @@ def generate_samples(out_dir: Path, *, seed: int = DEFAULT_SEED, as_of: date = D
     bad_records: list[BadRecord] = []
     counted: dict[str, dict[tuple[str, int], SelloutLine]] = {feed: {} for feed in SELLOUT_FEEDS}
     duplicates = dict.fromkeys(SELLOUT_FEEDS, 0)
-    stock: dict[tuple[date, str, str], StockRow] = {}
+    stock: dict[str, dict[tuple[date, str, str], StockRow]] = {
+        NORTHWIND_INVENTORY: {},
+        KEYSTONE_INVENTORY: {},
+    }
     for report in reports:
         folder = out_dir / report.distributor_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -1002,7 +1115,9 @@ def generate_samples(out_dir: Path, *, seed: int = DEFAULT_SEED, as_of: date = D
                 duplicates[report.feed_id] += 1
         for row in report.stock:
             if not row.rule:
-                stock.setdefault((row.snapshot_date, row.location_id, row.distributor_sku), row)
+                stock[report.feed_id].setdefault(
+                    (row.snapshot_date, row.location_id, row.distributor_sku), row
+                )
     sellout = {feed: _totals(feed, list(lines.values()), duplicates[feed]) for feed, lines in counted.items()}
     reseller_names: dict[str, dict[str, str]] = {}
     for feed, lines in counted.items():
@@ -1011,13 +1126,14 @@ def generate_samples(out_dir: Path, *, seed: int = DEFAULT_SEED, as_of: date = D
             assert names.setdefault(line.reseller_name, line.partner_id) == line.partner_id
         reseller_names[feed] = dict(sorted(names.items()))
     inventory = {
-        NORTHWIND_INVENTORY: InventoryTotals(
-            distributor_id=NORTHWIND,
-            feed_id=NORTHWIND_INVENTORY,
-            rows=len(stock),
-            quantity_on_hand=sum(row.on_hand for row in stock.values()),
-            quantity_on_order=sum(row.on_order for row in stock.values()),
+        feed: InventoryTotals(
+            distributor_id=DISTRIBUTOR_OF[feed],
+            feed_id=feed,
+            rows=len(rows),
+            quantity_on_hand=sum(row.on_hand for row in rows.values()),
+            quantity_on_order=sum(row.on_order for row in rows.values()),
         )
+        for feed, rows in stock.items()
     }
     all_lines = sorted(
         (line for lines in counted.values() for line in lines.values()),

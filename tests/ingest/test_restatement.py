@@ -160,7 +160,7 @@ def test_a_new_week_rewrites_only_its_own_and_overlapping_partitions(
             f"2026-11-{week:02d},W{week},1,X,1,10\n2026-11-{week:02d},W{week},2,X,1,10\n",
         )
     core = DeltaTable(context.storage.table_uri("sellout"))
-    files_before = {a for a in core.file_uris()}
+    files_before = set(core.file_uris())
     fifth = _send(context, tmp_path, "ACME_20261105.csv", "2026-11-04,W4,2,X,1,10\n2026-11-05,W5,1,X,1,10\n")
     core = DeltaTable(context.storage.table_uri("sellout"))
     metrics = core.history(1)[0]["operationMetrics"]
@@ -180,11 +180,14 @@ def test_a_line_comes_back_from_an_earlier_report_when_its_later_report_is_resta
 ) -> None:
     first = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n")
     repeat = _send(context, tmp_path, "ACME_20261109.csv", "2026-11-03,A,2,Y,2,5\n2026-11-09,B,1,X,3,10\n")
-    owner = lambda: (
-        read_table(context.storage, "sellout")
-        .filter(pl.col("invoice_number") == "A", pl.col("invoice_line") == 2)["load_id"]
-        .to_list()
-    )  # noqa: E731
+
+    def owner():
+        return (
+            read_table(context.storage, "sellout")
+            .filter(pl.col("invoice_number") == "A", pl.col("invoice_line") == 2)["load_id"]
+            .to_list()
+        )
+
     assert owner() == [repeat]
     _send(context, tmp_path, "ACME_20261109_v2.csv", "2026-11-09,B,1,X,3,10\n")
     assert _statuses(context)[repeat] == "superseded"

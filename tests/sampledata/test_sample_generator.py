@@ -33,6 +33,8 @@ FEED_IDS = {
     "albion_uk",
     "nordic_fw",
     "pacific_jsonl",
+    "keystone_edi",
+    "keystone_edi_inventory",
 }
 
 

@@ -20,7 +20,15 @@ from xml.sax.saxutils import unescape
 
 from sampledata.generator import feed_spec_paths
 from sampledata.truth import SampleTruth
-from schemas.feed_spec import CsvFormat, ExcelFormat, FeedSpec, FixedWidthFormat, JsonFormat, load_feed_spec
+from schemas.feed_spec import (
+    CsvFormat,
+    ExcelFormat,
+    FeedSpec,
+    FixedWidthFormat,
+    JsonFormat,
+    X12Format,
+    load_feed_spec,
+)
 
 CURRENCIES = {"USD", "CAD", "EUR", "GBP", "SEK", "NOK", "DKK", "AUD", "NZD", "CHF"}
 COUNTRIES = {"US", "CA", "DE", "AT", "CH", "GB", "IE", "SE", "NO", "DK", "FI", "AU", "NZ"}
@@ -101,8 +109,58 @@ def _read_jsonl(path: Path, spec: FeedSpec, fmt: JsonFormat) -> list[tuple[int, 
     return out
 
 
+def _iso(yyyymmdd: str) -> str:
+    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+
+
+def _read_x12(path: Path, spec: FeedSpec) -> list[tuple[int, dict[str, Any]]]:
+    """The sample's X12 layout read by hand: 867 line items (QTY, LIN, UIT, AMT under a PTD loop) or
+    852 positions (LIN with ZA under an N1 store); every canonical field present, "" when absent."""
+    segments = [s.strip().split("*") for s in path.read_text(encoding="ascii").split("~") if s.strip()]
+    blank = dict.fromkeys(spec.columns.values(), "")
+    out: list[tuple[int, dict[str, Any]]] = []
+    context: dict[str, str] = {}
+    for segment in segments:
+        tag = segment[0]
+        if tag == "CUR":
+            context["currency"] = segment[2]
+        elif tag == "XQ":
+            context["snapshot_date"] = _iso(segment[3])
+        elif tag == "PTD":
+            context["transaction_type"] = "return" if segment[1] in ("BN", "RV") else "sale"
+        elif tag == "DTM" and segment[1] == "003":
+            context["transaction_date"] = _iso(segment[2])
+        elif tag == "REF" and segment[1] == "IV":
+            context["invoice_number"] = segment[2]
+        elif tag == "N1":
+            context["location_id" if segment[1] == "RL" else "reseller_name"] = segment[
+                4 if segment[1] == "RL" else 2
+            ]
+        elif tag == "N4":
+            context["reseller_postal_code"], context["reseller_country"] = segment[3], segment[4]
+        elif tag == "QTY":
+            out.append(
+                (len(out) + 1, {**blank, **context, "quantity": segment[2], "unit_of_measure": segment[3]})
+            )
+        elif tag == "LIN" and spec.dataset == "sellout":
+            out[-1][1].update(invoice_line=segment[1], distributor_sku=segment[3])
+        elif tag == "LIN":
+            out.append(
+                (len(out) + 1, {**blank, **context, "distributor_sku": segment[3], "unit_of_measure": "EA"})
+            )
+        elif tag == "UIT":
+            out[-1][1]["unit_price"] = segment[2]
+        elif tag == "AMT":
+            out[-1][1]["net_amount"] = segment[2]
+        elif tag == "ZA":
+            out[-1][1]["quantity_on_hand" if segment[1] == "QA" else "quantity_on_order"] = segment[2]
+    return out
+
+
 def _records(path: Path, spec: FeedSpec) -> list[tuple[int, dict[str, Any]]]:
     fmt = spec.format
+    if isinstance(fmt, X12Format):
+        return _read_x12(path, spec)
     if isinstance(fmt, CsvFormat):
         return _read_csv(path, spec, fmt)
     if isinstance(fmt, ExcelFormat):

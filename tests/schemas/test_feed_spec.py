@@ -114,8 +114,7 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
         ),
         (
             ('format: {type: csv, delimiter: ";"}', "format: {type: x12, transaction: '867'}"),
-            "format.transaction: unknown key; allowed keys here: "
-            + ", ".join(X12Format.model_fields),
+            "format.transaction: unknown key; allowed keys here: " + ", ".join(X12Format.model_fields),
         ),
         (
             (
