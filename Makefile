@@ -18,12 +18,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_KEY := $(THROUGHLINE_HOME)/demo-customer-key.secret
 
-.PHONY: help install run demo test test-deps test-fast bench lint format dev clean
+.PHONY: help install run demo test test-deps test-long test-fast bench lint format dev clean
 
 help:
 	@echo "make run     set everything up and load the bundled sample feeds (THROUGHLINE_HOME=$(THROUGHLINE_HOME))"
 	@echo "make test    run the whole test suite (unit tests, then system tests)"
 	@echo "make test-fast  unit tests only (no Dagster run, no demo, no long trials)"
+	@echo "make test-long  the long trials: kill -9 at every phase and at 50 random moments"
 	@echo "make dev     open the Dagster UI (http://127.0.0.1:3000) with the inbox sensor running"
 	@echo "make lint    ruff lint and format check"
 	@echo "make bench   ingest benchmark side by side with DuckDB, Polars and pandas (BENCH_LINES=5000000)"
@@ -56,7 +57,11 @@ test-deps:
 
 test: install test-deps
 	$(BIN)/pytest -q -m "not system"
-	$(BIN)/pytest -q -m "system"
+	$(BIN)/pytest -q -m "system and not long"
+
+# The long trials (kill -9 loops, load): CI runs them after `make test` (.ci/run).
+test-long: install test-deps
+	$(BIN)/pytest -q -m "long"
 
 bench: install
 	$(BIN)/python benchmarks/harness.py --lines $${BENCH_LINES:-5000000} --history-lines $${BENCH_HISTORY_LINES:-0} --write
