@@ -100,7 +100,8 @@ def load_landed_file(context: IngestContext, landed: LandedFile, route: Route) -
                 )
                 row.rows_skipped = sum(counts.skipped.values())
                 row.skipped_detail = json.dumps(counts.skipped, sort_keys=True) if counts.skipped else None
-                row.warnings = "\n".join(notes) or None
+                rate_warning = quarantine_rate_warning(row, context.settings.quarantine_rate_warn)
+                row.warnings = "\n".join([*notes, *([rate_warning] if rate_warning else [])]) or None
                 row.status = "staged"
             except (UnreadableFileError, ValueError, OSError) as error:
                 row.error = f"{name}: {error}"
@@ -247,6 +248,19 @@ def _footer_message(spec: FeedSpec) -> pl.Expr:
         "was kept here rather than dropped; lower the feed spec's footer_rows, or remove the row from the file",
         pl.col("source_row"),
         pl.lit(footer_rows),
+    )
+
+
+def quarantine_rate_warning(row: LoadRow, threshold: float) -> str | None:
+    """A warning on the load itself when more of its records than `threshold` were quarantined, so
+    every channel (CLI, sensor, pull) and every reader of `loads` sees it, not only a Dagster check."""
+    if not row.rows_read or row.rows_quarantined / row.rows_read <= threshold:
+        return None
+    share = row.rows_quarantined / row.rows_read
+    return (
+        f"quarantined {row.rows_quarantined} of {row.rows_read} records ({share:.1%}), over the "
+        f"{threshold:.0%} threshold (settings quarantine_rate_warn): see "
+        f"`throughline query \"select source_row, rule, message from quarantine where load_id = '{row.load_id}'\"`"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from schemas.settings import ThroughlineSettings
 from warehouse.ledger import LoadRow
 from warehouse.storage import WarehouseStorage
 from warehouse.tables import scan_table
@@ -17,7 +18,7 @@ LOADS_KEY = dg.AssetKey(["ops", "loads"])
 ROW_RECONCILIATION = "row_reconciliation"
 QUARANTINE_RATE = "quarantine_rate"
 VALIDATION_SUMMARY = "validation_summary"
-QUARANTINE_RATE_WARN = 0.05
+QUARANTINE_RATE_WARN = ThroughlineSettings.model_fields["quarantine_rate_warn"].default
 
 LOAD_CHECK_SPECS = [
     dg.AssetCheckSpec(

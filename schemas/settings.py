@@ -37,6 +37,8 @@ class ThroughlineSettings(BaseModel):
     home: Path
     limits: ReadLimits = ReadLimits()
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
+    quarantine_rate_warn: float = 0.05
+    """Share of a load's records quarantined above which the load carries a warning."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:

@@ -182,3 +182,23 @@ def test_every_sample_file_accounts_for_every_line(sample_warehouse: SampleWareh
             text = sample_warehouse.storage.local_path(landed).read_bytes()
             lines = len(text.splitlines())
             assert rows_read + rows_skipped == lines, name
+
+
+def test_a_high_quarantine_rate_is_a_warning_on_the_load_itself(tmp_path: Path) -> None:
+    """A failed quarantine_rate used to hide behind a succeeded run: now the ledger says it."""
+    spec = (
+        WORKBOOK_SPEC.replace("FOOTER", "0")
+        .replace("type: xlsx, header_row: 3", "type: csv")
+        .replace("WB_*.xlsx", "Q_*.csv")
+    )
+    context = _context(tmp_path / "home", {"q.yaml": spec})
+    path = tmp_path / "Q_1.csv"
+    path.write_text(
+        "Invoice,Line,Date,Part,Qty,Price\nA,1,2026-11-02,P,1,2\nA,2,2026-11-02,P,x,2\n", encoding="utf-8"
+    )
+    load = _load(context, path, "wb")
+    assert load["rows_quarantined"] == 1
+    assert load["warnings"] == (
+        "quarantined 1 of 2 records (50.0%), over the 5% threshold (settings quarantine_rate_warn): see "
+        f"`throughline query \"select source_row, rule, message from quarantine where load_id = '{load['load_id']}'\"`"
+    )
