@@ -41,7 +41,14 @@ def test_one_broken_spec_disables_only_its_distributor(tmp_path: Path) -> None:
         (tmp_path / "northwind_us_inventory.yaml").read_text("utf-8").replace("delimiter:", "delimter:"),
     )
     catalog = load_spec_catalog(tmp_path)
-    assert set(catalog.specs) == {"albion_uk", "nordic_fw", "pacific_jsonl", "rheinland_de"}
+    assert set(catalog.specs) == {
+        "albion_uk",
+        "keystone_edi",
+        "keystone_edi_inventory",
+        "nordic_fw",
+        "pacific_jsonl",
+        "rheinland_de",
+    }
     assert list(catalog.errors) == [broken]
     assert catalog.errors[broken].startswith(
         f"{broken}: format.delimter: unknown key; allowed keys here: type,"
