@@ -185,7 +185,13 @@ class JsonFormat(StrictModel):
 
     type: Literal["jsonl", "json"] = Field(description="jsonl: one object per line; json: one document")
     encoding: str = Field("utf-8", description="any Python codec")
-    records_path: str | None = Field(None, description="dotted path to the record array in a json document")
+    records_path: str | None = Field(
+        None,
+        description=(
+            "dotted path to the record array: in a json document, or inside each line of a jsonl file "
+            "(an API pull lands one page per line; source_row then numbers the records in file order)"
+        ),
+    )
 
 
 class X12Format(StrictModel):

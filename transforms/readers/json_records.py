@@ -156,8 +156,13 @@ def _depth_error(path: Path, limits: ReadLimits, where: str) -> LimitExceededErr
 
 
 def _jsonl_records(
-    path: Path, encoding: str, limits: ReadLimits, skipped: dict[str, int]
+    path: Path, encoding: str, limits: ReadLimits, skipped: dict[str, int], records_path: str | None = None
 ) -> Iterator[_Parsed]:
+    """One record per line; with `records_path`, each line is a page (an API pull) whose records sit
+    at that dotted path, and `source_row` numbers the records in file order."""
+    if records_path:
+        yield from _paged_records(path, encoding, limits, skipped, records_path)
+        return
     blank_run = 0
     for number, line in enumerate(iter_lines(path, encoding, max_line_bytes=limits.max_line_bytes), start=1):
         body, _ = line_body(line)
@@ -178,6 +183,52 @@ def _jsonl_records(
             yield number, {}, f"line holds a JSON {_json_type(value)}, not an object"
             continue
         yield number, flatten(value), None
+
+
+def _paged_records(
+    path: Path, encoding: str, limits: ReadLimits, skipped: dict[str, int], records_path: str
+) -> Iterator[_Parsed]:
+    record = 0
+    for number, _flat, error in _jsonl_records(path, encoding, limits, skipped):
+        if error is not None:
+            record += 1
+            yield record, {}, f"page on line {number}: {error}"
+            continue
+        items = _page_items(_loads(_line_text(path, encoding, number, limits)), records_path)
+        if isinstance(items, str):
+            record += 1
+            yield record, {}, f"page on line {number}: {items}"
+            continue
+        for item in items:
+            record += 1
+            if isinstance(item, dict):
+                yield record, flatten(item), None
+            else:
+                yield (
+                    record,
+                    {},
+                    f"page on line {number}: an item is a JSON {_json_type(item)}, not an object",
+                )
+
+
+def _line_text(path: Path, encoding: str, wanted: int, limits: ReadLimits) -> str:
+    for number, line in enumerate(iter_lines(path, encoding, max_line_bytes=limits.max_line_bytes), start=1):
+        if number == wanted:
+            return line_body(line)[0]
+    raise UnreadableFileError(f"{path}: line {wanted} vanished while reading")
+
+
+def _page_items(page: Any, records_path: str) -> list[Any] | str:
+    """The record array at `records_path` in one page, or what is wrong instead."""
+    node = page
+    for key in records_path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            keys = sorted(node) if isinstance(node, dict) else []
+            return f"records_path {records_path!r}: no key {key!r} (keys there: {keys})"
+        node = node[key]
+    if not isinstance(node, list):
+        return f"records_path {records_path!r} holds a JSON {_json_type(node)}, not an array"
+    return node
 
 
 _BRACKET_DELTA = [0] * 256
@@ -392,7 +443,7 @@ def read_json_records(
     """
     skipped = skip_counts()
     if spec.type == "jsonl":
-        parsed = _jsonl_records(path, spec.encoding, limits, skipped)
+        parsed = _jsonl_records(path, spec.encoding, limits, skipped, spec.records_path)
     else:
         parsed = _document_records(path, spec, limits)
     return ReadResult(_spill_flat(parsed, work_dir, path.stem), skipped)

@@ -3,6 +3,7 @@ flattening, numbers as written, nesting depth bounded, and every line accounted 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,27 @@ def test_two_million_tiny_records_stream_in_bounded_memory(tmp_path: Path) -> No
 
     assert run.outcome == "(2000000, 1, 2000000)", run.outcome
     assert run.peak_mib < 1024, f"peak RSS {run.peak_mib:.0f} MiB"
+
+
+def test_jsonl_pages_yield_the_records_at_records_path(tmp_path: Path) -> None:
+    """An API pull lands one raw page per line: each page's records are read, numbered in file order."""
+    path = tmp_path / "api_pull.jsonl"
+    pages = [
+        {"data": [{"id": "a", "qty": 1.50}, {"id": "b", "qty": 2}], "next": "c2"},
+        {"data": [{"id": "c", "qty": 3}], "next": None},
+        {"items": []},
+    ]
+    path.write_text("\n".join(json.dumps(page) for page in pages) + "\n", encoding="utf-8")
+    result = read_records(path, JsonFormat(type="jsonl", records_path="data"), tmp_path / "work")
+    frame = result.records.collect()
+    assert frame.select("source_row", "id", "qty").rows() == [
+        (1, "a", "1.5"),
+        (2, "b", "2"),
+        (3, "c", "3"),
+        (4, None, None),
+    ]
+    assert frame["_read_error"].to_list()[:3] == [None, None, None]
+    assert (
+        frame["_read_error"][3]
+        == "page on line 3: records_path 'data': no key 'data' (keys there: ['items'])"
+    )
