@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 
@@ -29,7 +30,7 @@ from transforms.normalize import normalize_records
 from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, ReadResult, UnreadableFileError, read_records
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
 from warehouse.faults import crash_point
-from warehouse.ledger import LandedFile, LoadRow, write_load
+from warehouse.ledger import LandedFile, LoadRow, load_statuses, write_load
 from warehouse.tables import commit_data_files, data_columns, distributor_lock, new_data_file, pq_rows
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,25 @@ def new_load_row(landed: LandedFile, route: Route, started_at: datetime) -> Load
     )
 
 
-def load_landed_file(context: IngestContext, landed: LandedFile, route: Route) -> LoadRow:
-    """Load one landed file and write its `loads` row; never raises for bad input."""
+@overload
+def load_landed_file(context: IngestContext, landed: LandedFile, route: Route) -> LoadRow: ...
+@overload
+def load_landed_file(
+    context: IngestContext, landed: LandedFile, route: Route, *, only_if_unfinished: bool
+) -> LoadRow | None: ...
+def load_landed_file(
+    context: IngestContext, landed: LandedFile, route: Route, *, only_if_unfinished: bool = False
+) -> LoadRow | None:
+    """Load one landed file and write its `loads` row; never raises for bad input.
+
+    `only_if_unfinished`: do nothing (None) when, once the distributor's lock is held, the file
+    turns out to have a load row already (another run got there first).
+    """
     row = new_load_row(landed, route, datetime.now(UTC))
     name = printable(landed.source_name)
     with distributor_lock(context.lock_dir, landed.distributor_id):
+        if only_if_unfinished and load_statuses(context.storage, [landed.load_id]):
+            return None
         if route.spec is None:
             row.error = f"{name}: {route.reason or 'no feed spec matches it'}"
         else:

@@ -6,6 +6,7 @@ each file so its channel can settle it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -91,15 +92,29 @@ def ingest_files(context: IngestContext, incoming: list[Incoming], *, confirm: b
     return report
 
 
+RESUME_AFTER = timedelta(minutes=2)
+"""A landed file with no load is another live run's until this old; then a crash left it behind."""
+
+
 def finish_interrupted(context: IngestContext, handled: set[str]) -> list[LoadRow]:
-    """Load every landed file whose load a crashed run left unfinished (never call it a duplicate)."""
+    """Load every landed file whose load a crashed run left unfinished (never call it a duplicate).
+
+    A file sent again is resumed at once by its receipt; one that is not is taken up by the first
+    run starting `RESUME_AFTER` after it landed, so a run never takes a file another live run has
+    just landed. Under the distributor's lock, a file whose load has meanwhile finished is skipped.
+    """
     resumed = []
-    statuses = dict(scan_table(context.storage, "loads").select("load_id", "status").collect().iter_rows())
-    for landed in pending_landed(context.storage):
-        if landed.load_id in handled or statuses.get(landed.load_id) == "staged":
+    cutoff = datetime.now(UTC) - RESUME_AFTER
+    for landed in pending_landed(context.storage, landed_before=cutoff):
+        if landed.load_id in handled:
             continue
-        context.progress.message(f"{printable(landed.source_name)}: its load never finished; loading it now")
-        resumed.append(load_one(context, landed))
+        route_of = route(context.catalog, landed.distributor_id, landed.source_name, landed.received_at)
+        row = load_landed_file(context, landed, route_of, only_if_unfinished=True)
+        if row is not None:
+            context.progress.message(
+                f"{printable(landed.source_name)}: its load never finished; loaded it now"
+            )
+            resumed.append(row)
     return resumed
 
 

@@ -155,12 +155,16 @@ def load_statuses(storage: WarehouseStorage, load_ids: list[str]) -> dict[str, s
     return dict(frame.iter_rows())
 
 
-def pending_landed(storage: WarehouseStorage) -> list[LandedFile]:
-    """Landed files whose own load never finished (no row, or still `staged`), in arrival order.
+def pending_landed(storage: WarehouseStorage, landed_before: datetime | None = None) -> list[LandedFile]:
+    """Landed files whose own load never finished (no row, or still `staged`), in arrival order;
+    with `landed_before`, only those landed earlier (younger ones may be in another run's hands).
 
     A `staged` load needs only its core step; one with no row at all needs loading.
     """
-    landed = scan_table(storage, "landed_files").with_columns(
+    landed = scan_table(storage, "landed_files")
+    if landed_before is not None:
+        landed = landed.filter(pl.col("landed_at") < landed_before)
+    landed = landed.with_columns(
         pl.concat_str([pl.col("distributor_id"), pl.lit("-"), pl.col("sha256").str.slice(0, 16)]).alias(
             "load_id"
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -193,3 +193,24 @@ def test_a_line_comes_back_from_an_earlier_report_when_its_later_report_is_resta
     assert _statuses(context)[repeat] == "superseded"
     assert owner() == [first]
     assert read_table(context.storage, "sellout").height == 3
+
+
+def test_a_file_landed_but_never_loaded_is_loaded_by_a_later_run(
+    context: IngestContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.run
+    from ingest.receive import receive_file
+
+    orphan = tmp_path / "ACME_20261102.csv"
+    orphan.write_text(HEADER + "2026-11-02,A,1,X,1,10\n", encoding="utf-8")
+    from ingest.run import prepare
+
+    prepare(context)
+    receive_file(context, orphan, distributor_id="acme", channel="cli")  # then the run died
+    young = ingest_files(context, [])
+    assert young.resumed == []  # it may be another live run's file: left alone for now
+    monkeypatch.setattr(ingest.run, "RESUME_AFTER", timedelta(0))
+    later = ingest_files(context, [])
+    assert [row.source_name for row in later.resumed] == ["ACME_20261102.csv"]
+    assert _statuses(context) == {later.resumed[0].load_id: "loaded"}
+    assert read_table(context.storage, "sellout").height == 1
