@@ -147,11 +147,17 @@ norm.drop(index=bad).to_parquet(out)
 """
 
 
-def measure_feed(feed: Feed, lines: int, root: Path) -> list[Measure]:
-    from sampledata import scale
+def generate(writer: str, path: Path, lines: int, **options: object) -> Path:
+    """Write a scale feed in a child process: the harness itself stays small, because on Linux a child's
+    peak RSS (`ru_maxrss`) starts from its parent's resident size at fork."""
+    arguments = ", ".join(f"{key}={value!r}" for key, value in options.items())
+    code = f"from pathlib import Path; from datetime import date; from sampledata import scale; scale.{writer}(Path({str(path)!r}), {lines}{', ' + arguments if arguments else ''})"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    return path
 
-    path = root / "in" / feed.file_name
-    getattr(scale, feed.writer)(path, lines)
+
+def measure_feed(feed: Feed, lines: int, root: Path) -> list[Measure]:
+    path = generate(feed.writer, root / "in" / feed.file_name, lines)
     duck = f"COPY (SELECT * FROM read_csv('{path}'{feed.duckdb_options})) TO '{root / 'duck.parquet'}' (FORMAT parquet)"
     polars_copy = f"pl.scan_csv('{path}', infer_schema=False{feed.polars_options}).sink_parquet('{root / 'polars.parquet'}')"
     if feed.spec_id == "northwind_us":
@@ -208,18 +214,24 @@ def measure_history(history_lines: int, history_files: int, root: Path) -> list[
     """A 10,000-line file into an empty warehouse, and into one holding `history_lines` of the same distributor."""
     from datetime import date, timedelta
 
-    from sampledata.scale import write_northwind
-
-    small = write_northwind(
-        root / "in" / "NW_SALES_20261102.csv", 10_000, first_invoice=90_000_000, start=date(2026, 11, 2)
+    small = generate(
+        "write_northwind",
+        root / "in" / "NW_SALES_20261102.csv",
+        10_000,
+        first_invoice=90_000_000,
+        start=date(2026, 11, 2),
     )
     empty = ingest(fresh_home(root, "empty"), small, "northwind_us", 10_000, "10,000 lines, empty warehouse")
     home = fresh_home(root, "history")
     weekly = max(history_lines // history_files, 1)
     for week in range(history_files):
         monday = date(2025, 1, 6) + timedelta(weeks=week)
-        path = write_northwind(
-            root / "in" / f"NW_SALES_{monday:%Y%m%d}.csv", weekly, first_invoice=week * weekly, start=monday
+        path = generate(
+            "write_northwind",
+            root / "in" / f"NW_SALES_{monday:%Y%m%d}.csv",
+            weekly,
+            first_invoice=week * weekly,
+            start=monday,
         )
         ingest(home, path, "northwind_us", weekly, "history")
         path.unlink()
