@@ -151,7 +151,7 @@ def generate(writer: str, path: Path, lines: int, **options: object) -> Path:
     """Write a scale feed in a child process: the harness itself stays small, because on Linux a child's
     peak RSS (`ru_maxrss`) starts from its parent's resident size at fork."""
     arguments = ", ".join(f"{key}={value!r}" for key, value in options.items())
-    code = f"from pathlib import Path; from datetime import date; from sampledata import scale; scale.{writer}(Path({str(path)!r}), {lines}{', ' + arguments if arguments else ''})"
+    code = f"import datetime; from pathlib import Path; from sampledata import scale; scale.{writer}(Path({str(path)!r}), {lines}{', ' + arguments if arguments else ''})"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
     return path
 
