@@ -88,8 +88,20 @@ SYSTEM_FOLDERS = ("ingest", "cli", "connectors", "pipelines", "system")
 """Tests in these folders run real loads, servers, processes or Dagster: the system tier."""
 
 
+SYSTEM_TESTS = (
+    "test_867_round_trip",
+    "test_852_round_trip",
+    "test_fuzzed_bytes_give_records_or_a_refusal",
+    "test_reading_in_tiny_chunks_gives_the_same_records",
+    "test_resolution_never_returns_a_partner_from_another_country",
+    "test_property_every_csv_line_is_accounted_for",
+)
+"""Property and fuzz tests that run hundreds of generated cases: the system tier too."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(str(item.path)).relative_to(REPO_ROOT / "tests")
-        if relative.parts[0] in SYSTEM_FOLDERS:
+        long = item.get_closest_marker("long") is not None
+        if relative.parts[0] in SYSTEM_FOLDERS or long or item.originalname in SYSTEM_TESTS:
             item.add_marker(pytest.mark.system)

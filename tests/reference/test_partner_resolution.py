@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import string
-import time
 
 import polars as pl
 import pytest
@@ -343,7 +342,8 @@ def test_resolution_never_returns_a_partner_from_another_country(
 
 
 @pytest.mark.long
-def test_one_hundred_thousand_distinct_names_resolve_in_seconds() -> None:
+def test_one_hundred_thousand_distinct_names_resolve() -> None:
+    """Scale, not speed: every one of 100,000 distinct names gets a row (timings live in benchmarks/)."""
     rng = random.Random(7)
     countries = ["US", "GB", "DE", "FR", "SE", "AU", "NZ", "CA", "NL", "IE"]
 
@@ -364,9 +364,6 @@ def test_one_hundred_thousand_distinct_names_resolve_in_seconds() -> None:
             name, country, postal = f"{word()} {word()} Ltd", rng.choice(countries), None
         names.add((name, postal, country))
     reported = pl.DataFrame([("d", *key) for key in names], schema=KEYS, orient="row")
-    started = time.perf_counter()
     result = resolve_partners(reported, partners)
-    elapsed = time.perf_counter() - started
     assert result.height == 100_000
     assert result.filter(pl.col("method") == "fuzzy").height > 10_000
-    assert elapsed < 30, f"{elapsed:.1f}s"
