@@ -54,13 +54,10 @@ def proxy_to() -> Iterator[Any]:
 def openssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """OpenSSH sshd on a free port, configured in a temporary folder, for the whole session."""
     if not SSHD.exists():
-        message = (
-            "OpenSSH sshd is not installed: `apt-get install -y openssh-server` "
-            "(the Makefile and .ci/run install it when missing)"
+        pytest.fail(
+            "OpenSSH sshd is not installed: run `make test-deps` (or `apt-get install -y openssh-server`); "
+            "`make test` and .ci/run install it when missing"
         )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
     folder = tmp_path_factory.mktemp("sshd")
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host_key")],
