@@ -13,7 +13,7 @@ import polars as pl
 
 from ingest.context import IngestContext
 from warehouse.core import CoreRebuild, rebuild_core
-from warehouse.ledger import set_status, staged_distributors
+from warehouse.ledger import staged_distributors
 from warehouse.tables import scan_table, sql_literal, update_rows
 
 CONFIRMED_MARK = "confirmed:"
@@ -121,13 +121,3 @@ def complete_core(
         holds += hold_shrinking_restatements(context, distributor_id, dataset_of_pair)
         rebuilds.append(rebuild_core(context.storage, dataset_of_pair, distributor_id, context.lock_dir))
     return rebuilds, holds
-
-
-__all__ = [
-    "CONFIRMED_MARK",
-    "Hold",
-    "complete_core",
-    "confirm_loads",
-    "hold_shrinking_restatements",
-    "set_status",
-]

@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import overload
 
@@ -66,7 +66,7 @@ def new_load_row(landed: LandedFile, route: Route, started_at: datetime) -> Load
         sha256=landed.sha256,
         bytes=landed.bytes,
         spec_version=spec.version if spec else None,
-        period_start=spec.period.period_of(landed.source_name) if spec and spec.period else None,
+        period_start=route.period_start,
         rows_read=0,
         rows_loaded=0,
         rows_quarantined=0,
@@ -307,7 +307,3 @@ def _is_polars_parse_error(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def period_of(spec: FeedSpec | None, source_name: str) -> date | None:
-    return spec.period.period_of(source_name) if spec and spec.period else None

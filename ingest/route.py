@@ -22,12 +22,15 @@ def printable(name: str) -> str:
 
 @dataclass(frozen=True)
 class Route:
-    """Where a file goes: its distributor, the spec that reads it (None: why not), its report date."""
+    """Where a file goes: its distributor, the spec that reads it (None: why not), the report period
+    its name declares (None when the spec has no period rule or the name does not say), and its
+    report date (the partition: that period, else the day it arrived)."""
 
     distributor_id: str
     spec: FeedSpec | None
     reason: str | None
     report_date: date
+    period_start: date | None = None
 
 
 class RoutingError(ValueError):
@@ -105,12 +108,22 @@ def report_date_of(spec: FeedSpec | None, source_name: str, received_at: datetim
 
     Clamped to the partition range (a file dated in the future lands in today's partition).
     """
-    period = spec.period.period_of(source_name) if spec and spec.period else None
-    chosen = period or received_at.astimezone(UTC).date()
+    chosen = period_of(spec, source_name) or received_at.astimezone(UTC).date()
     today = datetime.now(UTC).date()
     return min(max(chosen, PARTITIONS_START), today)
 
 
+def period_of(spec: FeedSpec | None, source_name: str) -> date | None:
+    """The report period a file's name declares, per its spec's period rule."""
+    return spec.period.period_of(source_name) if spec and spec.period else None
+
+
 def route(catalog: SpecCatalog, distributor_id: str, source_name: str, received_at: datetime) -> Route:
     spec, reason = spec_for(catalog, distributor_id, source_name)
-    return Route(distributor_id, spec, reason, report_date_of(spec, source_name, received_at))
+    return Route(
+        distributor_id,
+        spec,
+        reason,
+        report_date_of(spec, source_name, received_at),
+        period_of(spec, source_name),
+    )
