@@ -293,45 +293,64 @@ def _add_action(storage: WarehouseStorage, data_file: DataFile) -> AddAction:
     )
 
 
-@_commit_retry
-def commit_data_files(
-    storage: WarehouseStorage, table: str, partition: dict[str, str], files: list[DataFile], *, replace: bool
-) -> None:
-    """Commit `files` to `table` in one transaction; with `replace`, the partition's current files go.
+def _removals(
+    storage: WarehouseStorage, table: str, distributor_id: str, load_ids: list[str]
+) -> list[RemoveAction]:
+    """Remove actions for every current file of the given load partitions of `table`."""
+    current = add_actions(storage, table)
+    if current.is_empty():
+        return []
+    stale = current.filter(
+        (pl.col("partition.distributor_id") == distributor_id) & pl.col("partition.load_id").is_in(load_ids)
+    )
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    return [
+        RemoveAction(
+            path=path,
+            data_change=True,
+            deletion_timestamp=now,
+            size=size,
+            partition_values={"distributor_id": distributor_id, "load_id": load_id},
+        )
+        for path, size, load_id in stale.select("path", "size_bytes", "partition.load_id").iter_rows()
+    ]
 
-    Files holding no rows are deleted, not committed. Callers hold the distributor's lock, so the
-    partition's files cannot change between listing them here and the commit.
-    """
-    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
-    kept = []
-    for data_file in files:
-        if pq.ParquetFile(data_file.local_path).metadata.num_rows:
-            kept.append(data_file)
-        else:
-            data_file.local_path.unlink()
-    actions: list[AddAction | RemoveAction] = [_add_action(storage, f) for f in kept]
-    if replace:
-        now = int(datetime.now(UTC).timestamp() * 1000)
-        current = add_actions(storage, table)
-        if not current.is_empty():
-            mine = current
-            for name, value in partition.items():
-                mine = mine.filter(pl.col(f"partition.{name}") == value)
-            actions += [
-                RemoveAction(
-                    path=path, data_change=True, deletion_timestamp=now, size=size, partition_values=partition
-                )
-                for path, size in mine.select("path", "size_bytes").iter_rows()
-            ]
+
+def _commit_actions(storage: WarehouseStorage, table: str, actions: list[AddAction | RemoveAction]) -> None:
+    """Commit add and remove actions to `table` as one transaction (nothing when there are none)."""
     if not actions:
         return
-    delta.create_write_transaction(
+    DeltaTable(
+        storage.table_uri(table), storage_options=storage.storage_options or None
+    ).create_write_transaction(
         actions,
         mode="append",
         schema=arrow_schema(table),
         partition_by=PARTITION_COLUMNS.get(table),
         commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
     )
+
+
+@_commit_retry
+def commit_data_files(
+    storage: WarehouseStorage, table: str, partition: dict[str, str], files: list[DataFile], *, replace: bool
+) -> None:
+    """Commit `files` to the load partition `partition` of `table` in one transaction; with `replace`,
+    the partition's current files go in the same commit.
+
+    Files holding no rows are deleted, not committed. Callers hold the distributor's lock, so the
+    partition's files cannot change between listing them here and the commit.
+    """
+    kept = []
+    for data_file in files:
+        if pq_rows(data_file.local_path):
+            kept.append(data_file)
+        else:
+            data_file.local_path.unlink()
+    actions: list[AddAction | RemoveAction] = [_add_action(storage, f) for f in kept]
+    if replace:
+        actions += _removals(storage, table, partition["distributor_id"], [partition["load_id"]])
+    _commit_actions(storage, table, actions)
 
 
 def pq_rows(path: Path) -> int:
@@ -357,30 +376,5 @@ def link_partitions(
         except OSError:  # another file system: copy the bytes instead
             shutil.copyfile(source_path, linked.local_path)
         actions.append(_add_action(storage, linked))
-    now = int(datetime.now(UTC).timestamp() * 1000)
-    current = add_actions(storage, target)
-    if not current.is_empty():
-        stale = current.filter(
-            (pl.col("partition.distributor_id") == distributor_id)
-            & pl.col("partition.load_id").is_in(load_ids)
-        )
-        actions += [
-            RemoveAction(
-                path=path,
-                data_change=True,
-                deletion_timestamp=now,
-                size=size,
-                partition_values={"distributor_id": distributor_id, "load_id": load_id},
-            )
-            for path, size, load_id in stale.select("path", "size_bytes", "partition.load_id").iter_rows()
-        ]
-    if actions:
-        DeltaTable(
-            storage.table_uri(target), storage_options=storage.storage_options or None
-        ).create_write_transaction(
-            actions,
-            mode="append",
-            schema=arrow_schema(target),
-            partition_by=PARTITION_COLUMNS.get(target),
-            commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
-        )
+    actions += _removals(storage, target, distributor_id, load_ids)
+    _commit_actions(storage, target, actions)
