@@ -161,12 +161,16 @@ def summary(settings: ThroughlineSettings) -> pl.DataFrame:
 def cmd_demo(args: argparse.Namespace) -> int:
     from connectors.folder import list_inbox
     from sampledata.generator import copy_feed_specs, generate_samples
+    from sampledata.reference import copy_reference
 
     settings = _settings()
     settings.ensure_layout()
     ensure_demo_key(settings)
     copied = copy_feed_specs(settings.feeds_dir)
     err(f"demo: {len(copied)} sample feed specs in {settings.feeds_dir}")
+    if not any(settings.reference_dir.glob("*.csv")):
+        reference = copy_reference(settings.reference_dir)
+        err(f"demo: {len(reference)} sample reference files in {settings.reference_dir}")
     generate_samples(settings.inbox_dir, seed=args.seed, as_of=args.as_of)
     waiting = [f.path for f in list_inbox(settings.inbox_dir)]
     err(f"demo: {len(waiting)} sample files in {settings.inbox_dir}; loading them")
@@ -347,15 +351,136 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+EXCEPTION_SECTIONS = (
+    ("unmatched_resellers", "resellers without a partner_id"),
+    ("unmapped_skus", "part numbers without a vendor sku"),
+    ("missing_fx_rates", "amounts without a rate to the base currency"),
+)
+
+
+def cmd_exceptions(args: argparse.Namespace) -> int:
+    from warehouse.catalog import connect_read_only, view_names
+
+    storage = _existing_storage(_settings())
+    present = set(view_names(storage))
+    connection = connect_read_only(storage)
+    found = 0
+    try:
+        for view, title in EXCEPTION_SECTIONS:
+            if args.kind and args.kind != view:
+                continue
+            if view not in present:
+                err(f"{view}: not available yet (run `throughline ingest` once)")
+                continue
+            frame = connection.sql(f"SELECT * FROM {view}").pl()
+            found += frame.height
+            err(f"{view}: {frame.height} {title}, most revenue first")
+            if frame.height:
+                write_frame(frame.head(args.limit) if args.limit else frame, args.format)
+    finally:
+        connection.close()
+    return 1 if found else 0
+
+
+def _apply_fix(args: argparse.Namespace, table: str, row: dict[str, str]) -> int:
+    from ingest.enrichment import ReferenceFixError, append_reference_row
+    from ingest.run import prepare
+    from warehouse.catalog import ensure_catalog
+
+    settings = _settings()
+    _existing_storage(settings)
+    context = _context(settings, args)
+    prepare(context)
+    try:
+        refresh = append_reference_row(context, table, row)
+    except ReferenceFixError as error:
+        raise UserError(str(error)) from error
+    ensure_catalog(context.storage, settings.catalog_path)
+    err(f"added to {settings.reference_dir / (table + '.csv')}; applied to history")
+    _write_refreshed(refresh.refreshed, args.format)
+    return 0
+
+
+def _write_refreshed(refreshed: dict[str, list[str]], output_format: str) -> None:
+    """Print which load partitions a reference change rewrote, per dataset and distributor."""
+    write_frame(
+        pl.DataFrame(
+            {
+                "dataset/distributor": list(refreshed),
+                "load_partitions_rewritten": [len(v) for v in refreshed.values()],
+            },
+            schema={"dataset/distributor": pl.String, "load_partitions_rewritten": pl.Int64},
+        ),
+        output_format,
+    )
+
+
+def cmd_partners_approve(args: argparse.Namespace) -> int:
+    row = {
+        "distributor_id": args.distributor_id,
+        "reported_name": args.name,
+        "postal_code": args.postal_code or "",
+        "country": (args.country or "").upper(),
+        "partner_id": args.partner,
+        "method": "manual",
+        "approved_on": date.today().isoformat(),
+        "note": args.note or "",
+    }
+    return _apply_fix(args, "partner_aliases", row)
+
+
+def cmd_skus_map(args: argparse.Namespace) -> int:
+    row = {
+        "distributor_id": args.distributor_id,
+        "distributor_sku": args.part,
+        "sku": args.sku,
+        "units_per_distributor_unit": str(args.units),
+    }
+    return _apply_fix(args, "sku_map", row)
+
+
+def cmd_rates_add(args: argparse.Namespace) -> int:
+    row = {"rate_date": args.date.isoformat(), "currency": args.currency.upper(), "rate_to_base": args.rate}
+    return _apply_fix(args, "fx_rates", row)
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from ingest.enrichment import refresh_reference
+    from ingest.run import open_warehouse
+    from warehouse.catalog import ensure_catalog
+
+    settings = _settings()
+    _existing_storage(settings)
+    context = _context(settings, args)
+    open_warehouse(context)
+    refresh = refresh_reference(context, force=True)
+    if refresh.problems:
+        for problem in refresh.problems:
+            err(f"problem: {problem}")
+        raise UserError(
+            f"the reference data in {settings.reference_dir} was not applied: fix the problems above"
+        )
+    ensure_catalog(context.storage, settings.catalog_path)
+    err(
+        f"reference data in {settings.reference_dir} applied; tables written: "
+        f"{', '.join(refresh.tables_written) or 'none'}"
+    )
+    _write_refreshed(refresh.refreshed, args.format)
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     from sampledata.generator import copy_feed_specs, generate_samples, write_truth
+    from sampledata.reference import copy_reference
 
     out = Path(args.out)
     truth = generate_samples(out / "inbox", seed=args.seed, as_of=args.as_of)
     copy_feed_specs(out / "feeds")
+    copy_reference(out / "reference")
     write_truth(truth, out / "truth.json")
     err(
-        f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, expected results in {out / 'truth.json'}"
+        f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, reference data in "
+        f"{out / 'reference'}, expected results in {out / 'truth.json'}"
     )
     return 0
 
@@ -469,6 +594,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     confirm.add_argument("load_ids", nargs="+", metavar="LOAD_ID")
     confirm.set_defaults(handler=cmd_confirm)
+
+    exceptions = with_format(
+        commands.add_parser(
+            "exceptions",
+            help="what the 360-degree model could not resolve, most revenue first, with the fix for each",
+        )
+    )
+    exceptions.add_argument("--kind", choices=[view for view, _ in EXCEPTION_SECTIONS], help="only this list")
+    exceptions.add_argument("--limit", type=int, default=50, help="rows per list (default 50; 0 = all)")
+    exceptions.set_defaults(handler=cmd_exceptions)
+
+    def action_parser(group: str, group_help: str, action: str, action_help: str) -> argparse.ArgumentParser:
+        """`throughline GROUP ACTION`: a command group with one action (more can join it)."""
+        parent = commands.add_parser(group, help=group_help)
+        actions = parent.add_subparsers(dest=f"{group}_command", required=True, metavar="ACTION")
+        return with_verbose(with_format(actions.add_parser(action, help=action_help)))
+
+    approve = action_parser(
+        "partners",
+        "approve or correct a reseller's partner",
+        "approve",
+        "map a reported reseller to a partner (kept in reference/partner_aliases.csv) and apply it to history",
+    )
+    approve.add_argument("distributor_id", type=_distributor_id, metavar="DISTRIBUTOR_ID")
+    approve.add_argument("--name", required=True, help="the reseller name as reported")
+    approve.add_argument(
+        "--postal-code", help="as reported; leave out to cover every postal code of the name"
+    )
+    approve.add_argument("--country", help="ISO 3166-1 alpha-2, as reported")
+    approve.add_argument("--partner", required=True, metavar="PARTNER_ID", help="the partner it is")
+    approve.add_argument("--note", help="why (kept with the alias)")
+    approve.set_defaults(handler=cmd_partners_approve)
+
+    map_sku = action_parser(
+        "skus",
+        "map a distributor part number to a vendor SKU",
+        "map",
+        "add a row to reference/sku_map.csv and apply it to history",
+    )
+    map_sku.add_argument("distributor_id", type=_distributor_id, metavar="DISTRIBUTOR_ID")
+    map_sku.add_argument("--part", required=True, help="the distributor's part number, as reported")
+    map_sku.add_argument("--sku", required=True, help="the vendor SKU (in reference/products.csv)")
+    map_sku.add_argument("--units", type=int, default=1, help="units per distributor unit (a case of 12: 12)")
+    map_sku.set_defaults(handler=cmd_skus_map)
+
+    add_rate = action_parser(
+        "rates",
+        "add a currency rate to the base currency",
+        "add",
+        "add a row to reference/fx_rates.csv and apply it to history",
+    )
+    add_rate.add_argument("currency", metavar="CURRENCY", help="ISO 4217 code")
+    add_rate.add_argument("--date", type=_iso_date, required=True, help="the rate's date (YYYY-MM-DD)")
+    add_rate.add_argument("--rate", required=True, help="base-currency units per unit of CURRENCY")
+    add_rate.set_defaults(handler=cmd_rates_add)
+
+    action_parser(
+        "reference",
+        "the reference data folder ($THROUGHLINE_HOME/reference)",
+        "refresh",
+        "validate the reference folder and apply it to history now (ingest does it too)",
+    ).set_defaults(handler=cmd_reference)
 
     samples = commands.add_parser(
         "samples", help="write the sample feeds, specs and expected results to a folder"

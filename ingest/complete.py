@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ingest.context import IngestContext
+from ingest.enrichment import enrichment, resolve_new_resellers, staged_sellout_loads
 from warehouse.core import CoreRebuild, rebuild_core
 from warehouse.ledger import staged_distributors
 from warehouse.tables import scan_table, sql_literal, update_rows
@@ -119,5 +120,15 @@ def complete_core(
             continue
         dataset_of_pair = staged_dataset
         holds += hold_shrinking_restatements(context, distributor_id, dataset_of_pair)
-        rebuilds.append(rebuild_core(context.storage, dataset_of_pair, distributor_id, context.lock_dir))
+        if dataset_of_pair == "sellout":
+            resolve_new_resellers(context, distributor_id, staged_sellout_loads(context, distributor_id))
+        rebuilds.append(
+            rebuild_core(
+                context.storage,
+                dataset_of_pair,
+                distributor_id,
+                context.lock_dir,
+                enrich=enrichment(context).apply,
+            )
+        )
     return rebuilds, holds

@@ -15,6 +15,7 @@ import polars as pl
 from connectors.folder import move_rejected, remove_received
 from ingest.complete import Hold, complete_core
 from ingest.context import IngestContext, check_customer_key
+from ingest.enrichment import ReferenceRefresh, refresh_reference
 from ingest.load import load_landed_file
 from ingest.plan import Incoming
 from ingest.receive import receive_file
@@ -49,16 +50,27 @@ class RunReport:
     resumed: list[LoadRow] = field(default_factory=list)
     rebuilds: list[CoreRebuild] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
+    reference: ReferenceRefresh = field(default_factory=ReferenceRefresh)
 
     @property
     def load_ids(self) -> list[str]:
         return [o.load.load_id for o in self.outcomes] + [row.load_id for row in self.resumed]
 
 
-def prepare(context: IngestContext) -> None:
-    """Before anything is written: the tables exist and the end-customer key is the warehouse's."""
+def open_warehouse(context: IngestContext) -> None:
+    """The tables exist and the end-customer key is the warehouse's."""
     ensure_tables(context.storage)
     check_customer_key(context)
+
+
+def prepare(context: IngestContext) -> ReferenceRefresh:
+    """Before anything is loaded: the tables exist, the end-customer key is the warehouse's, and the
+    reference tables (and core's reference columns) follow the reference folder."""
+    open_warehouse(context)
+    refresh = refresh_reference(context)
+    for problem in refresh.problems:
+        context.progress.message(f"reference data not applied: {problem}")
+    return refresh
 
 
 def load_one(context: IngestContext, landed: LandedFile) -> LoadRow:
@@ -70,8 +82,7 @@ def load_one(context: IngestContext, landed: LandedFile) -> LoadRow:
 
 def ingest_files(context: IngestContext, incoming: list[Incoming], *, confirm: bool = False) -> RunReport:
     """Receive and load `incoming` in order, complete core, and refresh the catalog."""
-    prepare(context)
-    report = RunReport()
+    report = RunReport(reference=prepare(context))
     handled: set[str] = set()
     for item in incoming:
         receipt = receive_file(context, item.path, distributor_id=item.distributor_id, channel=item.channel)
@@ -155,8 +166,7 @@ def settle_inbox_files(report: RunReport, rejected_dir: Path) -> None:
 
 def reprocess(context: IngestContext, landed_files: list[LandedFile]) -> RunReport:
     """Re-run the loads of landed files with the current specs (each replaces its own rows)."""
-    prepare(context)
-    report = RunReport()
+    report = RunReport(reference=prepare(context))
     for landed in landed_files:
         report.outcomes.append(FileOutcome(None, landed.channel, load_one(context, landed)))
     report.rebuilds, report.holds = complete_core(context)

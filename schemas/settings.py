@@ -3,6 +3,7 @@
 The home folder (THROUGHLINE_HOME, default ~/.throughline) holds everything a deployment owns:
 
     feeds/       feed spec YAML files, one per distributor feed
+    reference/   reference data: partners, products, sku_map, fx_rates, quotas, tiers, ... (CSV, YAML)
     inbox/       watched folders, one per distributor: inbox/<distributor_id>/
     rejected/    inbox files that matched no spec or could not be read, with a .error.txt beside each
     landing/     every received file exactly as received, content-addressed by SHA-256 (immutable)
@@ -26,6 +27,8 @@ from schemas.rules import DEFAULT_MAX_FIELD_CHARS
 
 HOME_ENV = "THROUGHLINE_HOME"
 CUSTOMER_KEY_SECRET_ENV = "THROUGHLINE_CUSTOMER_KEY_SECRET"
+BASE_CURRENCY_ENV = "THROUGHLINE_BASE_CURRENCY"
+DEFAULT_BASE_CURRENCY = "USD"
 DEFAULT_HOME = Path("~/.throughline")
 
 
@@ -39,17 +42,25 @@ class ThroughlineSettings(BaseModel):
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
     quarantine_rate_warn: float = 0.05
     """Share of a load's records quarantined above which the load carries a warning."""
+    base_currency: str = DEFAULT_BASE_CURRENCY
+    """ISO 4217 code `net_amount_base` is in (THROUGHLINE_BASE_CURRENCY); `fx_rates` are rates to it."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:
-        """Resolve the home folder from THROUGHLINE_HOME (default ~/.throughline)."""
+        """Resolve the home folder from THROUGHLINE_HOME (default ~/.throughline) and the base currency
+        from THROUGHLINE_BASE_CURRENCY (default USD)."""
         env = os.environ if environ is None else environ
         raw = env.get(HOME_ENV) or str(DEFAULT_HOME)
-        return cls(home=Path(raw).expanduser().resolve())
+        base = (env.get(BASE_CURRENCY_ENV) or DEFAULT_BASE_CURRENCY).strip().upper()
+        return cls(home=Path(raw).expanduser().resolve(), base_currency=base)
 
     @property
     def feeds_dir(self) -> Path:
         return self.home / "feeds"
+
+    @property
+    def reference_dir(self) -> Path:
+        return self.home / "reference"
 
     @property
     def inbox_dir(self) -> Path:
@@ -91,6 +102,7 @@ class ThroughlineSettings(BaseModel):
         """Create the home folder's sub-folders if they are missing."""
         for folder in (
             self.feeds_dir,
+            self.reference_dir,
             self.inbox_dir,
             self.rejected_dir,
             self.landing_dir,

@@ -75,9 +75,11 @@ def ingest_inbox(home: Path):
 @pytest.fixture(scope="session")
 def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleWarehouse]:
     from sampledata.generator import copy_feed_specs, generate_samples, write_unreadable_samples
+    from sampledata.reference import copy_reference
 
     home = tmp_path_factory.mktemp("sample") / "home"
     copy_feed_specs(home / "feeds")
+    copy_reference(home / "reference")
     truth = generate_samples(home / "inbox")
     unreadable = write_unreadable_samples(home / "inbox")
     report = ingest_inbox(home)

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "connectors": {"schemas", "connectors"},
     "warehouse": {"schemas", "warehouse"},
     "reference": {"schemas", "transforms", "reference"},
-    "ingest": {"schemas", "transforms", "connectors", "warehouse", "ingest"},
+    "ingest": {"schemas", "transforms", "reference", "connectors", "warehouse", "ingest"},
     "pipelines": {"schemas", "connectors", "warehouse", "ingest", "pipelines"},
     "cli": {"schemas", "connectors", "warehouse", "ingest", "cli", "sampledata", "transforms"},
     "sampledata": {"sampledata"},

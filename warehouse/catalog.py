@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.tables import TABLE_COLUMNS
+from warehouse.reference_tables import REFERENCE_TABLES
 from warehouse.storage import WarehouseStorage
 
 EXTENSION_NAME = "delta"
@@ -25,6 +26,68 @@ VIEW_TABLES: dict[str, str] = {
     "inventory": "inventory",
     "loads": "loads",
     "quarantine": "quarantine",
+}
+REFERENCE_VIEWS = REFERENCE_TABLES
+"""Reference and resolution tables (`warehouse.reference_tables`): each a view of the same name, all columns."""
+
+
+def _shell_quoted(column: str) -> str:
+    """SQL giving `column`'s text single-quoted for a POSIX shell (a quote inside becomes '"'"')."""
+    return "'''' || replace(" + column + ", '''', '''\"''\"''') || ''''"
+
+
+EXCEPTION_VIEWS: dict[str, str] = {
+    "unmatched_resellers": f"""
+        SELECT s.distributor_id, s.reseller_name, s.reseller_postal_code, s.reseller_country,
+               count(*) AS lines, sum(s.net_amount_base) AS revenue_base,
+               min(s.transaction_date) AS first_date, max(s.transaction_date) AS last_date,
+               any_value(a.method) AS method, any_value(a.score) AS best_score,
+               any_value(a.candidates[1].partner_id) AS best_candidate,
+               any_value(a.candidates[1].name) AS best_candidate_name,
+               'throughline partners approve ' || s.distributor_id
+                 || ' --name ' || {_shell_quoted("coalesce(s.reseller_name, '')")}
+                 || coalesce(' --postal-code ' || {_shell_quoted("s.reseller_postal_code")}, '')
+                 || coalesce(' --country ' || s.reseller_country, '')
+                 || ' --partner ' || coalesce(any_value(a.candidates[1].partner_id), 'PARTNER_ID') AS fix
+        FROM sellout s
+        LEFT JOIN partner_aliases a
+          ON a.distributor_id = s.distributor_id
+         AND a.reseller_name IS NOT DISTINCT FROM s.reseller_name
+         AND a.reseller_postal_code IS NOT DISTINCT FROM s.reseller_postal_code
+         AND a.reseller_country IS NOT DISTINCT FROM s.reseller_country
+        WHERE s.partner_id IS NULL
+        GROUP BY s.distributor_id, s.reseller_name, s.reseller_postal_code, s.reseller_country
+        ORDER BY revenue_base DESC NULLS LAST, lines DESC, s.distributor_id, s.reseller_name""",
+    "unmapped_skus": f"""
+        SELECT distributor_id, distributor_sku, count(*) AS lines, sum(quantity) AS quantity,
+               sum(net_amount_base) AS revenue_base,
+               min(transaction_date) AS first_date, max(transaction_date) AS last_date,
+               'throughline skus map ' || distributor_id
+                 || ' --part ' || {_shell_quoted("coalesce(distributor_sku, '')")}
+                 || ' --sku SKU --units 1' AS fix
+        FROM sellout
+        WHERE sku IS NULL
+        GROUP BY distributor_id, distributor_sku
+        ORDER BY revenue_base DESC NULLS LAST, lines DESC, distributor_id, distributor_sku""",
+    "missing_fx_rates": """
+        SELECT currency, count(*) AS lines, sum(net_amount) AS net_amount,
+               min(transaction_date) AS first_date, max(transaction_date) AS last_date,
+               CASE WHEN currency IS NULL
+                    THEN 'set the currency: a `currency` column or constant in the feed spec'
+                    ELSE 'throughline rates add ' || currency || ' --date '
+                         || strftime(min(transaction_date), '%Y-%m-%d') || ' --rate RATE_TO_BASE'
+               END AS fix
+        FROM sellout
+        WHERE net_amount_base IS NULL AND net_amount IS NOT NULL
+        GROUP BY currency
+        ORDER BY abs(sum(net_amount)) DESC NULLS LAST, currency""",
+}
+"""What the 360-degree model could not resolve, ranked by the revenue it holds back, each row with
+the command that fixes it (`throughline exceptions` prints them)."""
+EXCEPTION_NEEDS = {
+    "unmatched_resellers": ("sellout", "partner_aliases"),
+    "unmapped_skus": ("sellout",),
+    "missing_fx_rates": ("sellout",),
 }
 CATALOG_INFO = "catalog_info"
 """A one-row table in the catalog file: the fingerprint of its view definitions and when it was built."""
@@ -59,9 +122,34 @@ def view_sql(storage: WarehouseStorage, view: str) -> str:
     return f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(columns)} FROM delta_scan('{uri}')"
 
 
+def _delta_uri(storage: WarehouseStorage, table: str) -> str:
+    return storage.table_uri(table).replace("'", "''")
+
+
+def all_view_sql(storage: WarehouseStorage) -> list[str]:
+    """Every view's CREATE statement, in dependency order: core, then the reference tables that
+    exist, then the exception views whose inputs exist."""
+    statements = [view_sql(storage, view) for view in VIEW_TABLES]
+    present = set(VIEW_TABLES)
+    for view in REFERENCE_VIEWS:
+        if storage.table_exists(view):
+            uri = _delta_uri(storage, view)
+            statements.append(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM delta_scan('{uri}')")
+            present.add(view)
+    for view, query in EXCEPTION_VIEWS.items():
+        if all(need in present for need in EXCEPTION_NEEDS[view]):
+            statements.append(f"CREATE OR REPLACE VIEW {view} AS {query}")
+    return statements
+
+
+def view_names(storage: WarehouseStorage) -> list[str]:
+    """The views the catalog of this warehouse holds, in creation order."""
+    return [statement.split()[4] for statement in all_view_sql(storage)]
+
+
 def create_views(connection: duckdb.DuckDBPyConnection, storage: WarehouseStorage) -> None:
-    for view in VIEW_TABLES:
-        connection.execute(view_sql(storage, view))
+    for statement in all_view_sql(storage):
+        connection.execute(statement)
 
 
 def build_catalog(storage: WarehouseStorage, catalog_path: Path) -> Path:
@@ -86,7 +174,7 @@ def build_catalog(storage: WarehouseStorage, catalog_path: Path) -> Path:
 
 def _fingerprint(storage: WarehouseStorage) -> str:
     """Identifies the view definitions this version writes (they name absolute table paths)."""
-    return hashlib.sha256("\n".join(view_sql(storage, view) for view in VIEW_TABLES).encode()).hexdigest()
+    return hashlib.sha256("\n".join(all_view_sql(storage)).encode()).hexdigest()
 
 
 def _catalog_is_current(storage: WarehouseStorage, catalog_path: Path) -> bool:

@@ -17,6 +17,7 @@ loads become `loaded` or `superseded`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,7 +35,12 @@ from warehouse.tables import (
     replace_rows_streaming,
     scan_table,
     sql_literal,
+    write_partitions,
 )
+
+Enrich = Callable[[str, pl.LazyFrame], pl.LazyFrame]
+"""(dataset, staging rows) -> core rows: the 360-degree model's columns filled from the reference data.
+Given by the caller (the ingest use case), so storage never knows where reference data comes from."""
 
 CORE_TABLES = {"sellout": "staging_sellout", "inventory": "staging_inventory"}
 DATE_FIELDS = {"sellout": "transaction_date", "inventory": "snapshot_date"}
@@ -108,8 +114,14 @@ def _overlaps(part: _Partition, ranges: list[tuple[date | None, date | None]]) -
     return False
 
 
-def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, lock_dir: Path) -> CoreRebuild:
-    """Bring one distributor's rows of `sellout` or `inventory` up to date, and mark superseded loads."""
+def rebuild_core(
+    storage: WarehouseStorage, dataset: str, distributor_id: str, lock_dir: Path, enrich: Enrich | None = None
+) -> CoreRebuild:
+    """Bring one distributor's rows of `sellout` or `inventory` up to date, and mark superseded loads.
+
+    Rows entering core from staging pass through `enrich` (when given); rows already in core stay as
+    they are (`refresh_partitions` brings those up to date when the reference data changes).
+    """
     staging_table = CORE_TABLES[dataset]
     date_field = DATE_FIELDS[dataset]
     with distributor_lock(lock_dir, distributor_id):
@@ -146,7 +158,21 @@ def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, l
                 storage, dataset, staging_table, distributor_id, to_add, neighbours
             ):
                 rewritten = sorted(to_add)
-                link_partitions(storage, staging_table, dataset, distributor_id, sorted(to_add))
+                if enrich is None:
+                    link_partitions(storage, staging_table, dataset, distributor_id, sorted(to_add))
+                else:
+                    staging = scan_table(storage, staging_table).filter(
+                        pl.col("distributor_id") == distributor_id
+                    )
+                    write_partitions(
+                        storage,
+                        dataset,
+                        distributor_id,
+                        {
+                            load: enrich(dataset, staging.filter(pl.col("load_id") == load))
+                            for load in rewritten
+                        },
+                    )
                 crash_point("after_core_commit")
                 set_status(storage, superseded, "superseded", ("loaded", "staged"))
                 set_status(storage, active, "loaded", ("superseded", "staged"))
@@ -164,6 +190,7 @@ def rebuild_core(storage: WarehouseStorage, dataset: str, distributor_id: str, l
                 to_add,
                 to_remove,
                 neighbours,
+                enrich,
             )
             crash_point("after_core_commit")
         set_status(storage, superseded, "superseded", ("loaded", "staged"))
@@ -215,6 +242,7 @@ def _rewrite(
     to_add: set[str],
     to_remove: set[str],
     neighbours: set[str],
+    enrich: Enrich | None,
 ) -> None:
     """Replace the core partitions of the loads added, removed and their neighbours, in one commit.
 
@@ -246,6 +274,8 @@ def _rewrite(
         .unique(subset="line_id", keep="first", maintain_order=True)
         .drop(_RANK)
     )
+    if enrich is not None:
+        winners = enrich(dataset, winners)
     untouched = core.filter(pl.col("load_id").is_in(sorted(neighbours))).join(
         at_stake, on="line_id", how="anti"
     )
@@ -256,3 +286,34 @@ def _rewrite(
     listed = ", ".join(sql_literal(load_id) for load_id in rewritten)
     predicate = f"distributor_id = {sql_literal(distributor_id)} AND load_id IN ({listed})"
     replace_rows_streaming(storage, dataset, conform_batches(rows.collect_batches(), dataset), predicate)
+
+
+def refresh_partitions(
+    storage: WarehouseStorage,
+    dataset: str,
+    distributor_id: str,
+    load_ids: list[str],
+    enrich: Enrich,
+    lock_dir: Path,
+) -> None:
+    """Recompute the core rows of the given load partitions from their staging rows with `enrich`, in
+    one commit: the same lines stay, their reference columns follow the current reference data.
+    Only these partitions are rewritten (an approved alias touches the loads that hold the reseller)."""
+    if not load_ids:
+        return
+    with distributor_lock(lock_dir, distributor_id):
+        mine = pl.col("distributor_id") == distributor_id
+        staging = scan_table(storage, CORE_TABLES[dataset]).filter(mine)
+        core = scan_table(storage, dataset).filter(mine)
+        keys = ["load_id", "line_id", "source_row"]
+        rows = {
+            load: enrich(
+                dataset,
+                staging.filter(pl.col("load_id") == load)
+                .join(core.filter(pl.col("load_id") == load).select(keys), on=keys, how="semi")
+                .sort("source_row")
+                .unique(subset="line_id", keep="first", maintain_order=True),
+            )
+            for load in sorted(load_ids)
+        }
+        write_partitions(storage, dataset, distributor_id, rows)

@@ -1,0 +1,147 @@
+"""Enrichment: a distributor's facts (staging rows) -> the 360-degree model's core rows.
+
+What belongs here: the pure functions that add `partner_id` (from the resolution of reported
+resellers), `sku` and pack conversion (from `sku_map`), and `net_amount_base` (from `fx_rates`) to
+sell-out rows, `sku` and pack conversion to inventory rows, and the test that tells a stored core
+row is out of date with the reference data. Lazy Polars in, lazy Polars out; what is stored where,
+and when, is the caller's.
+
+Core rows are always computed from staging rows, never from core rows, so applying the reference
+data again (an approved alias, a new SKU mapping, a late rate) gives the same result as loading
+the files again: enrichment is a function of (staging row, reference data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from reference.fx import convert
+from reference.partners import REPORTED_KEYS
+from reference.skus import map_skus
+
+UNITS = "units_per_distributor_unit"
+AMOUNT = pl.Decimal(18, 2)
+_RATE = pl.Decimal(20, 10)
+_PRODUCT = pl.Decimal(38, 12)
+RESOLUTION_COLUMNS = (*REPORTED_KEYS, "partner_id")
+"""What enrichment needs of the resolution (`partner_aliases`): one row per reported reseller key."""
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """The reference data enrichment applies: small frames, read once per core update."""
+
+    base_currency: str
+    resolution: pl.DataFrame
+    """`RESOLUTION_COLUMNS`: every reported reseller key seen, with its partner_id (null: unmatched)."""
+    sku_map: pl.DataFrame
+    fx_rates: pl.DataFrame
+
+    def apply(self, dataset: str, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """`rows` (staging columns) with the enriched columns replaced; columns and row order kept."""
+        if dataset == "sellout":
+            return enrich_sellout(rows, self)
+        return enrich_inventory(rows, self)
+
+
+def _resolution_keys(resolution: pl.DataFrame) -> pl.LazyFrame:
+    return (
+        resolution.lazy()
+        .select(
+            *[pl.col(name).cast(pl.String) for name in REPORTED_KEYS], pl.col("partner_id").alias("_partner")
+        )
+        .unique(subset=list(REPORTED_KEYS), keep="first")
+    )
+
+
+def _sku_table(enrichment: Enrichment) -> pl.LazyFrame:
+    """`sku_map` keyed for a join: `_sku` and `_units` by distributor and part number."""
+    return enrichment.sku_map.lazy().select(
+        pl.col("distributor_id").cast(pl.String),
+        pl.col("distributor_sku").cast(pl.String),
+        pl.col("sku").cast(pl.String).alias("_sku"),
+        pl.col(UNITS).cast(pl.Int64).alias("_units"),
+    )
+
+
+def rates_by_day(pairs: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
+    """(currency, transaction_date) -> `_fx_rate` as `reference.fx.convert` picks it (that day's or the
+    latest earlier rate; 1 for the base currency; null where none is usable)."""
+    keyed = (
+        pairs.select("currency", "transaction_date")
+        .unique()
+        .with_columns(pl.lit(1, AMOUNT).alias("net_amount"))
+    )
+    converted = convert(keyed, enrichment.fx_rates, enrichment.base_currency)
+    assert isinstance(converted, pl.LazyFrame)
+    return converted.select("currency", "transaction_date", pl.col("fx_rate").alias("_fx_rate"))
+
+
+def enrich_sellout(rows: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
+    """Sell-out rows with `partner_id`, `sku`, `units_per_distributor_unit`, converted `quantity` and
+    `unit_price`, and `net_amount_base`, from the staging values (`quantity` and `unit_price` as the
+    distributor reported them, after the feed's own unit codes)."""
+    columns = rows.collect_schema().names()
+    keys = list(REPORTED_KEYS)
+    with_partner = rows.join(
+        _resolution_keys(enrichment.resolution), on=keys, how="left", nulls_equal=True, maintain_order="left"
+    ).with_columns(pl.col("_partner").alias("partner_id"))
+    mapped = map_skus(with_partner.drop("sku", UNITS, strict=False), enrichment.sku_map)
+    assert isinstance(mapped, pl.LazyFrame)
+    rates = rates_by_day(rows, enrichment)
+    rate = pl.col("_fx_rate")
+    amount_base = (pl.col("net_amount").cast(_PRODUCT) * rate.cast(_PRODUCT)).round(2).cast(AMOUNT)
+    converted = mapped.join(
+        rates, on=["currency", "transaction_date"], how="left", nulls_equal=True, maintain_order="left"
+    ).with_columns(amount_base.alias("net_amount_base"))
+    return converted.select(columns)
+
+
+def enrich_inventory(rows: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
+    """Inventory rows with `sku`, `units_per_distributor_unit` and quantities in vendor units."""
+    columns = rows.collect_schema().names()
+    units = pl.col("_units")
+    joined = rows.drop("sku", UNITS, strict=False).join(
+        _sku_table(enrichment), on=["distributor_id", "distributor_sku"], how="left", maintain_order="left"
+    )
+    return joined.with_columns(
+        pl.col("_sku").alias("sku"),
+        units.alias(UNITS),
+        *[
+            pl.when(units.is_null()).then(pl.col(name)).otherwise(pl.col(name) * units).alias(name)
+            for name in ("quantity_on_hand", "quantity_on_order")
+        ],
+    ).select(columns)
+
+
+def stale_sellout_rows(core: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
+    """The core sell-out rows whose stored partner, SKU mapping or base amount differs from what the
+    reference data gives now (`load_id` and `source_row` of each), read from core alone."""
+    keys = list(REPORTED_KEYS)
+    sku_table = _sku_table(enrichment)
+    rate = pl.col("_fx_rate")
+    expected_base = (pl.col("net_amount").cast(_PRODUCT) * rate.cast(_PRODUCT)).round(2).cast(AMOUNT)
+    checked = (
+        core.join(_resolution_keys(enrichment.resolution), on=keys, how="left", nulls_equal=True)
+        .join(sku_table, on=["distributor_id", "distributor_sku"], how="left")
+        .join(
+            rates_by_day(core, enrichment), on=["currency", "transaction_date"], how="left", nulls_equal=True
+        )
+    )
+    differs = (
+        pl.col("partner_id").ne_missing(pl.col("_partner"))
+        | pl.col("sku").ne_missing(pl.col("_sku"))
+        | pl.col(UNITS).ne_missing(pl.col("_units"))
+        | pl.col("net_amount_base").ne_missing(expected_base)
+    )
+    return checked.filter(differs).select("load_id", "source_row")
+
+
+def stale_inventory_rows(core: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
+    """The core inventory rows whose SKU mapping differs from `sku_map` now."""
+    sku_table = _sku_table(enrichment)
+    checked = core.join(sku_table, on=["distributor_id", "distributor_sku"], how="left")
+    differs = pl.col("sku").ne_missing(pl.col("_sku")) | pl.col(UNITS).ne_missing(pl.col("_units"))
+    return checked.filter(differs).select("load_id", "source_row")
