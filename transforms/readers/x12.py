@@ -12,13 +12,22 @@ How a file is read
 - Delimiters come from the first ISA: element separator = the byte after "ISA", component
   separator = ISA16, segment terminator = the character after ISA16, repetition separator = ISA11
   when it is not `U`. Line breaks and indentation after terminators and a UTF-8 BOM are ignored.
-- The file is decoded and cut into chunks at segment terminators; each chunk is one Polars frame of
-  segments. Keys (interchange, group, transaction set, PTD loop, line item) come from cumulative
-  sums, so no Python code runs per segment. The context a chunk's line items need from earlier
-  chunks (the open ISA, GS, ST, the set's header segments, the open PTD loop or 852 location) is
-  carried into the next chunk, and a line item cut by a chunk boundary is read in the next chunk.
-- Records are spilled to Parquet in the work folder chunk by chunk; envelope checks are settled at
-  the end and applied to the spilled records lazily (a join on the transaction set).
+- The file is decoded (strictly, in the spec's encoding) and cut into chunks at segment
+  terminators; each chunk is encoded as UTF-8 and tokenized with NumPy on its bytes: segment
+  offsets from the terminator positions (leading white space skipped, empty segments dropped),
+  tags from each segment's first bytes, element offsets from the element separator positions. No
+  Python code runs per segment. Keys (interchange, group, transaction set, PTD loop, line item)
+  come from cumulative sums and forward fills of the tags. The context a chunk's line items need
+  from earlier chunks (the open ISA, GS, ST, the set's header segments, the open PTD loop or 852
+  location) is carried into the next chunk as text, and a line item cut by a chunk boundary is
+  read in the next chunk.
+- 867: each value's segment is found per line item by binary search (`searchsorted`) among the
+  segments that can give it, and the elements of the chosen segments are taken in one Arrow `take`
+  from a token array over the chunk's bytes; the records are finished with Polars expressions.
+  852: the chunk's segments become a Polars frame (text, tag, keys) read with Polars passes.
+- Records are spilled to Parquet in the work folder chunk by chunk (by a writer thread, while the
+  next chunk is read); envelope checks are settled at the end and applied to the spilled records
+  lazily (a join on the transaction set).
 
 Records
 - 867: one record per line-item loop: the QTY loop of a PTD loop (QTY, LIN, UIT, CTP, AMT, ...);
@@ -45,7 +54,7 @@ header; within the line item the first such segment, in a loop or header the lat
 - reseller and end customer: the N1 of `reseller_party_codes` / `end_customer_party_codes`, code
   order first, then the most specific level; name N102, id N104, address N3, city/state/postal/
   country N4, phone and e-mail from PER (TE, EM).
-Element text is not trimmed here (normalize trims).
+Element text is not trimmed here (normalize trims); an empty element counts as absent.
 
 Signs (867, from PTD01 via `TRANSFER_TYPES` and the spec's `transfer_types`)
 - sale: quantity and net_amount as sent;
@@ -70,10 +79,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from schemas.feed_spec import INVENTORY_FIELDS, SELLOUT_FIELDS, FeedSpec, X12Format
 from schemas.limits import ReadLimits
@@ -150,7 +162,8 @@ READ_TRANSACTION_SETS = ("867", "852")
 
 CHUNK_CHARS = 1 << 23
 """Characters decoded before a chunk is cut into segments and read: peak memory is set by this,
-not by the file (about 420 MiB for an 867 of any size, measured by benchmarks/x12_throughput.py)."""
+not by the file (about 400 MiB peak RSS for an 867 of 100 to 400 MB, measured by
+benchmarks/x12_throughput.py)."""
 
 SNIFF_BYTES = 1 << 16
 MAX_NOTES = 20
@@ -458,6 +471,261 @@ def _first_row(candidates: list[pl.Expr]) -> pl.Expr:
 
 
 # ---------------------------------------------------------------------------------------------
+# One chunk as byte offsets: segments, tags, loop keys, elements.
+
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[ord(ch) for ch in _WHITESPACE]] = True
+_TAG2 = np.zeros(1 << 16, dtype=np.uint8)
+_TAG3 = sorted((int.from_bytes(tag.encode(), "big"), code) for tag, code in _CODE.items() if len(tag) == 3)
+_TAG3_KEYS = np.array([key for key, _ in _TAG3], dtype=np.int64)
+_TAG3_CODES = np.array([code for _, code in _TAG3], dtype=np.uint8)
+for _tag, _code in _CODE.items():
+    if len(_tag) == 2:
+        _TAG2[int.from_bytes(_tag.encode(), "big")] = _code
+_SUBSTITUTES = "".join(map(chr, (*range(0x1C, 0x20), *range(0x01, 0x09), *range(0x0E, 0x1C), 0x7F)))
+
+
+def _first_found(candidates: list[np.ndarray], size: int) -> np.ndarray:
+    """Per line item the first candidate row that is not -1, else -1."""
+    out = np.full(size, -1, dtype=np.int64)
+    for candidate in candidates:
+        out = np.where(out >= 0, out, candidate)
+    return out
+
+
+def _int64_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """An Arrow int64 array of `values`, null where not `valid` (built from buffers: `pa.array` of
+    a NumPy array imports pandas, half a second)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.int64(), values.size, [bitmap, pa.py_buffer(values)])
+
+
+def _forward_fill(mask: np.ndarray, values: np.ndarray, default: object) -> np.ndarray:
+    """`values` at the latest row where `mask` holds (that row included), `default` before any."""
+    at = np.where(mask, np.arange(mask.size), -1)
+    np.maximum.accumulate(at, out=at)
+    return np.where(at >= 0, values[np.maximum(at, 0)], default)
+
+
+class _Chunk:
+    """One chunk (the carried context, then the new text) encoded as UTF-8: its segments as byte
+    offsets (leading white space skipped, empty ones dropped), their tags and the loop keys, all
+    NumPy arrays computed with no Python code per segment. Elements are taken from a token array:
+    an Arrow string array over the chunk's bytes (no copy) whose even values are the text between
+    two delimiters, so the elements of any set of segments are one `take`."""
+
+    def __init__(self, reader: _X12Reader, context: str, text: str) -> None:
+        d = reader.delimiters
+        self.restore: dict[int, str] = {}
+        element, terminator = d.element, d.segment
+        if not (element.isascii() and terminator.isascii()):
+            # A non-ASCII delimiter is several bytes in UTF-8: read with an absent control
+            # character in its place, put back in the segment text handed out.
+            used = {d.element, d.segment, d.component, d.repetition}
+            free = (ch for ch in _SUBSTITUTES if ch not in used and ch not in context and ch not in text)
+            table: dict[int, str] = {}
+            for original in (element, terminator):
+                if not original.isascii():
+                    substitute = next(free, None)
+                    if substitute is None:
+                        raise UnreadableFileError(
+                            f"{reader.path}: the X12 delimiter {original!r} is not ASCII"
+                        )
+                    table[ord(original)] = substitute
+                    self.restore[ord(substitute)] = original
+            context, text = context.translate(table), text.translate(table)
+            element, terminator = (chr(ord(table.get(ord(ch), ch))) for ch in (element, terminator))
+        head = context.encode()
+        self.buf = buf = head + text.encode() if head else text.encode()
+        a = np.frombuffer(buf, dtype=np.uint8)
+        size = a.size
+        el, term = ord(element), ord(terminator)
+        terms = np.flatnonzero(a == term)
+        end = np.append(terms, size)
+        start = np.zeros_like(end)
+        start[1:] = terms + 1
+        active = np.flatnonzero(start < end)
+        active = active[_SPACE[a[start[active]]]]
+        while active.size:
+            start[active] += 1
+            active = active[start[active] < end[active]]
+            active = active[_SPACE[a[start[active]]]]
+        keep = start < end
+        self.start, self.end = start[keep], end[keep]
+        self.n = n = int(self.start.size)
+        self.n_context = int(np.searchsorted(self.start, len(head)))
+        length = self.end - self.start
+        longest = int(length.max()) if n else 0
+        if longest > reader.limit:
+            raise LimitExceededError(
+                reader.path,
+                "max_line_bytes",
+                reader.limit,
+                f"a segment of {longest} bytes (more than {reader.limit})",
+            )
+        # Tags: two or three bytes followed by the element separator or the segment's end.
+        b = [
+            np.where(length > offset, a[np.minimum(self.start + offset, max(size - 1, 0))], 0).astype(
+                np.int64
+            )
+            for offset in range(4)
+        ]
+        key2 = (b[0] << 8) | b[1]
+        key3 = (key2 << 8) | b[2]
+        k = np.where((length == 2) | (b[2] == el), _TAG2[key2], 0).astype(np.uint8)
+        three = np.flatnonzero((length == 3) | (b[3] == el))
+        at = np.minimum(np.searchsorted(_TAG3_KEYS, key3[three]), _TAG3_KEYS.size - 1)
+        k[three] = np.where(_TAG3_KEYS[at] == key3[three], _TAG3_CODES[at], k[three])
+        self.k = k
+        # Delimiter positions (and the end), for elements.
+        delims = np.flatnonzero((a == el) | (a == term))
+        self._delims = np.append(delims, size)
+        self._first = np.searchsorted(self._delims, self.start)
+        self._count = np.searchsorted(self._delims, self.end) - self._first
+        self._a = a
+        self._tokens: pa.StringArray | None = None
+        self._keys(reader)
+
+    def _keys(self, reader: _X12Reader) -> None:
+        k = self.k
+        is_st, is_se, is_ctt, is_ptd = k == ST, k == SE, k == CTT, k == PTD
+        outer = np.isin(k, _OUTER)
+        if reader.expected == "867":
+            # A PTD loop's line items are headed by the first of QTY / LIN found in it.
+            ptd_bound = is_st | is_ptd | is_ctt | is_se | outer
+            items = np.flatnonzero((k == QTY) | (k == LIN))
+            region = np.cumsum(ptd_bound)[items]
+            first = np.ones(items.size, dtype=bool)
+            first[1:] = region[1:] != region[:-1]
+            first_of = np.maximum.accumulate(np.where(first, np.arange(items.size), 0))
+            is_head = np.zeros(k.size, dtype=bool)
+            is_head[items[k[items] == k[items[first_of]]]] = True
+            bound = is_head | ptd_bound
+        else:
+            is_head = k == LIN
+            bound = is_head | is_st | (k == N1) | is_ctt | is_se | outer
+        zone = np.full(k.size, 255, dtype=np.uint8)
+        zone[outer] = 0
+        zone[is_ctt | is_se] = 4
+        zone[is_head] = 3
+        zone[is_ptd] = 2
+        if reader.expected == "852":
+            # An N1 ends a line item and opens a location: header-level context.
+            zone[k == N1] = 1
+        zone[is_st] = 1
+        self.is_head, self.bound = is_head, bound
+        self.zone = _forward_fill(zone != 255, zone, 0).astype(np.uint8)
+        self.ptd_open = _forward_fill(is_st | is_ctt | is_se | outer | is_ptd, is_ptd, False).astype(bool)
+        after_se = _forward_fill(is_st | is_se | outer, ~is_st, True).astype(bool)
+        self.in_set = ~after_se | is_se
+        self.set_no = np.cumsum(is_st, dtype=np.int64) + reader.base_set
+        self.gs_no = np.cumsum(k == GS, dtype=np.int64) + reader.base_group
+        self.isa_no = np.cumsum(k == ISA, dtype=np.int64) + reader.base_interchange
+        self.ptd_no = np.cumsum(is_st | is_ptd, dtype=np.int64)
+
+    def text(self, lo: int, hi: int) -> str:
+        """The chunk's text between two byte offsets."""
+        text = self.buf[lo:hi].decode("utf-8")
+        return text.translate(self.restore) if self.restore else text
+
+    def _spans(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start, end and presence of element `n` (n >= 1) of each of `rows` (all >= 0)."""
+        first = self._first[rows]
+        present = self._count[rows] >= n
+        at = np.where(present, first + n, first)
+        return self._delims[np.maximum(at - 1, 0)] + 1, self._delims[at], present
+
+    def nonempty(self, rows: np.ndarray, n: int) -> np.ndarray:
+        start, end, present = self._spans(rows, n)
+        return present & (end > start)
+
+    def equals(self, rows: np.ndarray, n: int, literal: str) -> np.ndarray:
+        start, end, present = self._spans(rows, n)
+        raw = literal.encode()
+        same = present & (end - start == len(raw))
+        for offset, byte in enumerate(raw):
+            same &= self._a[np.where(same, start + offset, 0)] == byte
+        return same
+
+    def elements(self, wanted: list[tuple[np.ndarray, int]]) -> list[pl.Series]:
+        """Element `n` (n >= 1) of each of `rows`, for each (rows, n) of `wanted`, as text: null for
+        a row of -1, a missing element or an empty one. One `take` from the token array for all."""
+        if self._tokens is None:
+            d = self._delims
+            offsets = np.empty(2 * d.size + 1, dtype=np.int32)
+            offsets[0] = 0
+            offsets[1::2] = d
+            offsets[2::2] = np.minimum(d + 1, self._a.size)
+            self._tokens = pa.StringArray.from_buffers(
+                2 * d.size, pa.py_buffer(offsets), pa.py_buffer(self.buf)
+            )
+        indexes, masks = [], []
+        for rows, n in wanted:
+            ok = rows >= 0
+            safe = np.where(ok, rows, 0)
+            token = self._first[safe] + np.minimum(self._count[safe], n)
+            ok &= (self._count[safe] >= n) & (
+                self._delims[token] > self._delims[np.maximum(token - 1, 0)] + 1
+            )
+            indexes.append(2 * token)
+            masks.append(ok)
+        index, mask = np.concatenate(indexes), np.concatenate(masks)
+        taken = pl.Series(self._tokens.take(_int64_array(index, mask)), dtype=pl.String)
+        out, at = [], 0
+        for rows, _ in wanted:
+            out.append(taken.slice(at, rows.size))
+            at += rows.size
+        return out
+
+    def tag(self, rows: np.ndarray) -> pl.Series:
+        ok = rows >= 0
+        return pl.Series(self.k[np.where(ok, rows, 0)], dtype=pl.UInt8).set(pl.Series(~ok), None)
+
+    def segments(self, rows: np.ndarray) -> pl.Series:
+        """The text of each of `rows`; null for -1."""
+        ok = rows >= 0
+        unique, inverse = np.unique(rows[ok], return_inverse=True)
+        if not unique.size:
+            return pl.Series([None] * rows.size, dtype=pl.String)
+        offsets = np.empty(2 * unique.size, dtype=np.int32)
+        offsets[0::2] = self.start[unique]
+        offsets[1::2] = self.end[unique]
+        array = pa.StringArray.from_buffers(
+            2 * unique.size - 1, pa.py_buffer(offsets), pa.py_buffer(self.buf)
+        )
+        index = np.zeros(rows.size, dtype=np.int64)
+        index[ok] = 2 * inverse
+        series = pl.Series(array.take(_int64_array(index, ok)), dtype=pl.String)
+        for substitute, original in self.restore.items():
+            series = series.str.replace_all(chr(substitute), original, literal=True)
+        return series
+
+    def long_segment(self, rows: np.ndarray, elements: int) -> pl.Series:
+        """The text of each of `rows` that has more than `elements` elements after its tag, else null."""
+        ok = rows >= 0
+        long = ok & (self._count[np.where(ok, rows, 0)] > elements)
+        return self.segments(np.where(long, rows, -1))
+
+    def rows(self, cut: int) -> pl.DataFrame:
+        """The segments before `cut` as a frame (text, tag and keys), for the 852 assembly."""
+        return pl.DataFrame(
+            {
+                "i": np.arange(cut, dtype=np.uint32),
+                "seg": self.segments(np.arange(cut)),
+                "k": self.k[:cut],
+                "ctx": np.arange(cut) < self.n_context,
+                "is_head": self.is_head[:cut],
+                "bound": self.bound[:cut],
+                "set_no": self.set_no[:cut],
+                "in_set": self.in_set[:cut],
+                "zone": self.zone[:cut],
+                "item_no": np.cumsum(self.bound[:cut], dtype=np.int64),
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # The reader.
 
 
@@ -499,6 +767,8 @@ class _X12Reader:
             _SET_COLUMN: pl.Int64(),
         }
         self._parts: list[Path] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x12-spill")
+        self._pending: Future[None] | None = None
         self._spill_dir = work_dir
 
     # -- driving the chunks ----------------------------------------------------------------
@@ -506,28 +776,39 @@ class _X12Reader:
     def read(self) -> ReadResult:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._spill_dir = Path(tempfile.mkdtemp(prefix=f"{self.path.stem}.x12.", dir=self.work_dir))
-        self._read_chunks()
-        return self._result()
+        try:
+            self._read_chunks()
+            return self._result()
+        finally:
+            self._writer.shutdown(wait=True)
 
     def _texts(self) -> Iterator[str]:
         """The decoded file in pieces of `CHUNK_CHARS` characters (the last one shorter)."""
         size = CHUNK_CHARS
-        buffer = ""
+        parts: list[str] = []
+        held = 0
         for text in decode_chunks(self.path, self.spec.encoding):
-            buffer += text
-            while len(buffer) >= size:
-                yield buffer[:size]
-                buffer = buffer[size:]
-        if buffer:
-            yield buffer
+            parts.append(text)
+            held += len(text)
+            if held < size:
+                continue
+            buffer = "".join(parts)
+            start = 0
+            while len(buffer) - start >= size:
+                yield buffer[start : start + size]
+                start += size
+            parts = [buffer[start:]] if start < len(buffer) else []
+            held = len(buffer) - start
+        if held:
+            yield "".join(parts)
 
     def _read_chunks(self) -> None:
         pending = ""
         started = False
-        context: list[str] = []
-        tail: list[str] = []
+        context = ""
+        tail = ""
         for text in self._texts():
-            pending += text
+            pending = pending + text if pending else text
             if not started:
                 pending = pending.lstrip(_WHITESPACE)
                 if not self._ready(pending):
@@ -595,56 +876,35 @@ class _X12Reader:
                 f"'{found}' and dataset: {dataset}"
             )
 
-    def _split(self, context: list[str], tail: list[str], body: str) -> tuple[pl.Series, int]:
-        d = self.delimiters
-        term = d.segment
-        if "\n" in body or "\r" in body:
-            body = body.replace(term + "\r\n", term).replace(term + "\n", term)
-        body = body.lstrip(_WHITESPACE)
-        segments = pl.Series("seg", [*context, *tail], dtype=pl.String)
-        rest = pl.Series("seg", body.split(term), dtype=pl.String)
-        if any(term + space in body for space in _WHITESPACE):
-            rest = rest.str.strip_chars_start(_WHITESPACE)
-        rest = rest.filter(rest != "")
-        longest = rest.str.len_bytes().max()
-        if isinstance(longest, int) and longest > self.limit:
-            raise LimitExceededError(
-                self.path,
-                "max_line_bytes",
-                self.limit,
-                f"a segment of {longest} bytes (more than {self.limit})",
-            )
-        return pl.concat([segments, rest]), len(context)
-
     # -- one chunk -------------------------------------------------------------------------
 
-    def _chunk(
-        self, context: list[str], tail: list[str], body: str, *, final: bool
-    ) -> tuple[list[str], list[str]]:
-        segments, n_context = self._split(context, tail, body)
-        rows = self._keys(segments, n_context)
-        n = rows.height
+    def _chunk(self, context: str, tail: str, body: str, *, final: bool) -> tuple[str, str]:
+        """Read the segments of `context` (carried, already read), `tail` (a deferred line item)
+        and `body`; return the context and tail the next chunk starts with."""
+        c = _Chunk(self, context, tail + body)
+        n = c.n
         # Defer the last line item when the chunk may end inside it.
-        last_bound = rows.select(pl.col("i").filter(pl.col("bound") & ~pl.col("ctx")).max()).item()
+        own_bounds = np.flatnonzero(c.bound[c.n_context :]) + c.n_context
         cut = n
-        if not final and last_bound is not None and rows["is_head"][last_bound]:
-            cut = last_bound
-        processed = rows.slice(0, cut)
-        next_tail = rows["seg"].slice(cut).to_list() if cut < n else []
-        if sum(map(len, next_tail)) > self.limit:
-            raise LimitExceededError(
-                self.path,
-                "max_line_bytes",
-                self.limit,
-                f"a line-item loop longer than {self.limit} characters",
-            )
-        self._account(processed)
-        if processed.filter(pl.col("is_head") & ~pl.col("ctx")).height:
-            records = self._records_867(processed) if self.expected == "867" else self._records_852(processed)
+        if not final and own_bounds.size and c.is_head[own_bounds[-1]]:
+            cut = int(own_bounds[-1])
+        next_tail = ""
+        if cut < n:
+            if int((c.end[cut:] - c.start[cut:]).sum()) > self.limit:
+                raise LimitExceededError(
+                    self.path,
+                    "max_line_bytes",
+                    self.limit,
+                    f"a line-item loop longer than {self.limit} characters",
+                )
+            next_tail = c.text(int(c.start[cut]), len(c.buf)) + self.delimiters.segment
+        self._account(c, cut)
+        if np.any(c.is_head[c.n_context : cut]):
+            records = self._records_867(c, cut) if self.expected == "867" else self._records_852(c.rows(cut))
             self._write(records)
-        carried = self._context_index(processed)
-        next_context = processed["seg"].gather(carried).to_list() if carried else []
-        if sum(map(len, next_context)) > self.limit:
+        carried = self._context_index(c, cut)
+        segments = [c.text(int(c.start[r]), int(c.end[r])) for r in carried]
+        if sum(map(len, segments)) > self.limit:
             raise LimitExceededError(
                 self.path,
                 "max_line_bytes",
@@ -652,95 +912,29 @@ class _X12Reader:
                 f"the envelope and header segments of a transaction set exceed {self.limit} characters",
             )
         # Ordinals continue in the next chunk, which re-reads the carried ISA, GS and ST.
-        if processed.height:
-            last = processed.row(processed.height - 1, named=True)
-            carried_tags = set(processed["k"].gather(carried).to_list()) if carried else set()
-            self.base_interchange = last["isa_no"] - (ISA in carried_tags)
-            self.base_group = last["gs_no"] - (GS in carried_tags)
-            self.base_set = last["set_no"] - (ST in carried_tags)
+        if cut:
+            last = cut - 1
+            carried_tags = set(c.k[carried].tolist()) if carried else set()
+            self.base_interchange = int(c.isa_no[last]) - (ISA in carried_tags)
+            self.base_group = int(c.gs_no[last]) - (GS in carried_tags)
+            self.base_set = int(c.set_no[last]) - (ST in carried_tags)
+        term = self.delimiters.segment
+        next_context = "".join(segment + term for segment in segments)
         return next_context, next_tail
 
-    def _keys(self, segments: pl.Series, n_context: int) -> pl.DataFrame:
-        d = self.delimiters
-        k = pl.col("k")
-        tag = pl.col("seg").str.split_exact(d.element, 1).struct.field("field_0")
-        frame = (
-            pl.DataFrame({"seg": segments})
-            .with_row_index("i")
-            .with_columns(
-                k=tag.replace_strict(_CODE, default=0, return_dtype=pl.UInt8), ctx=pl.col("i") < n_context
-            )
-        )
-        is_st = k == ST
-        outer = k.is_in(_OUTER)
-        if self.expected == "867":
-            ptd_bound = is_st | (k == PTD) | (k == CTT) | (k == SE) | outer
-            item_tag = k.is_in([QTY, LIN])
-            frame = frame.with_columns(
-                _c=item_tag.cum_sum(),
-                _pb=ptd_bound,
-            ).with_columns(
-                _cb=pl.when(pl.col("_pb")).then(pl.col("_c")).forward_fill().fill_null(0),
-            )
-            first_item_tag = item_tag & ((pl.col("_c") - pl.col("_cb")) == 1)
-            head = (
-                pl.when(pl.col("_pb")).then(pl.lit(0, pl.UInt8)).when(first_item_tag).then(k).forward_fill()
-            )
-            frame = frame.with_columns(is_head=item_tag & (k == head.fill_null(0))).drop("_c", "_cb", "_pb")
-            bound = pl.col("is_head") | is_st | (k == PTD) | (k == CTT) | (k == SE) | outer
-        else:
-            frame = frame.with_columns(is_head=k == LIN)
-            bound = pl.col("is_head") | is_st | (k == N1) | (k == CTT) | (k == SE) | outer
-        zone = pl.when(is_st).then(pl.lit(1, pl.UInt8))
-        if self.expected == "852":
-            # An N1 ends a line item and opens a location: header-level context.
-            zone = zone.when(k == N1).then(pl.lit(1, pl.UInt8))
-        zone = (
-            zone.when(k == PTD)
-            .then(pl.lit(2, pl.UInt8))
-            .when(pl.col("is_head"))
-            .then(pl.lit(3, pl.UInt8))
-            .when((k == CTT) | (k == SE))
-            .then(pl.lit(4, pl.UInt8))
-            .when(outer)
-            .then(pl.lit(0, pl.UInt8))
-        )
-        ptd_open = (
-            pl.when(is_st | (k == CTT) | (k == SE) | outer)
-            .then(pl.lit(False))
-            .when(k == PTD)
-            .then(pl.lit(True))
-        )
-        after_se = pl.when(is_st).then(pl.lit(False)).when((k == SE) | outer).then(pl.lit(True))
-        return frame.with_columns(
-            bound=bound,
-            set_no=(is_st.cum_sum() + self.base_set).cast(pl.Int64),
-            gs_no=((k == GS).cum_sum() + self.base_group).cast(pl.Int64),
-            isa_no=((k == ISA).cum_sum() + self.base_interchange).cast(pl.Int64),
-            ptd_no=(is_st | (k == PTD)).cum_sum().cast(pl.Int64),
-            zone=zone.forward_fill().fill_null(0),
-            ptd_open=ptd_open.forward_fill().fill_null(False),
-            in_set=(~after_se.forward_fill().fill_null(True)) | (k == SE),
-        ).with_columns(item_no=pl.col("bound").cum_sum().cast(pl.Int64))
-
-    def _account(self, rows: pl.DataFrame) -> None:
-        """Envelope bookkeeping of the chunk's own (not carried) segments."""
-        d = self.delimiters
-        own = rows.filter(~pl.col("ctx"))
-        fields = pl.col("seg").str.split(d.element)
-        envelope = own.filter(pl.col("k").is_in([ISA, GS, ST, SE, GE, IEA, CTT])).select(
-            "k",
-            "set_no",
-            "gs_no",
-            "isa_no",
-            "in_set",
-            e1=fields.list.get(1, null_on_oob=True),
-            e2=fields.list.get(2, null_on_oob=True),
-            e6=fields.list.get(6, null_on_oob=True),
-            e13=fields.list.get(13, null_on_oob=True),
-        )
+    def _account(self, c: _Chunk, cut: int) -> None:
+        """Envelope bookkeeping of the chunk's own (not carried) segments before `cut`."""
+        lo = c.n_context
+        if cut <= lo:
+            return
+        k = c.k[lo:cut]
         env = self.envelope
-        for kind, set_no, gs_no, isa_no, in_set, e1, e2, e6, e13 in envelope.iter_rows():
+        element = self.delimiters.element
+        for r in (np.flatnonzero(np.isin(k, (ISA, GS, ST, SE, GE, IEA, CTT))) + lo).tolist():
+            fields = c.text(int(c.start[r]), int(c.end[r])).split(element)
+            e1, e2, e6, e13 = (fields[n] if n < len(fields) else None for n in (1, 2, 6, 13))
+            kind = int(c.k[r])
+            set_no, gs_no, isa_no = int(c.set_no[r]), int(c.gs_no[r]), int(c.isa_no[r])
             if kind == ISA:
                 env.interchanges[isa_no] = _InterchangeInfo(isa13=(e13 or "").strip())
             elif kind == GS:
@@ -753,7 +947,7 @@ class _X12Reader:
                 )
                 if gs_no in env.groups:
                     env.groups[gs_no].sets += 1
-            elif kind in (SE, CTT) and in_set and set_no in env.sets:
+            elif kind in (SE, CTT) and c.in_set[r] and set_no in env.sets:
                 info = env.sets[set_no]
                 if kind == SE:
                     info.se01, info.se02 = e1, e2 if e2 is not None else ""
@@ -764,202 +958,183 @@ class _X12Reader:
             elif kind == IEA and isa_no in env.interchanges:
                 env.interchanges[isa_no].iea01 = e1
                 env.interchanges[isa_no].iea02 = e2 if e2 is not None else ""
-        counts = (
-            own.filter(pl.col("in_set"))
-            .group_by("set_no")
-            .agg(
-                segments=pl.len(),
-                items=pl.col("is_head").sum(),
-                loops=(pl.col("k") == PTD).sum(),
-            )
-        )
-        for set_no, segments, items, loops in counts.iter_rows():
-            info = env.sets.get(set_no)
-            if info is not None:
-                info.segments += segments
-                info.items += items
-                info.loops += loops
-        stray = own.filter(~pl.col("in_set") & ~pl.col("k").is_in(_OUTER))
-        if stray.height:
-            self.stray += stray.height
+        in_set = c.in_set[lo:cut]
+        rows = np.flatnonzero(in_set)
+        if rows.size:
+            sets = c.set_no[lo:cut][rows]
+            starts = np.flatnonzero(np.diff(sets, prepend=sets[0] - 1))
+            segments = np.diff(np.append(starts, rows.size))
+            items = np.add.reduceat(c.is_head[lo:cut][rows].astype(np.int64), starts)
+            loops = np.add.reduceat((k[rows] == PTD).astype(np.int64), starts)
+            for set_no, n_segments, n_items, n_loops in zip(
+                sets[starts].tolist(), segments.tolist(), items.tolist(), loops.tolist(), strict=True
+            ):
+                info = env.sets.get(set_no)
+                if info is not None:
+                    info.segments += n_segments
+                    info.items += n_items
+                    info.loops += n_loops
+        stray = np.flatnonzero(~in_set & ~np.isin(k, _OUTER))
+        if stray.size:
+            self.stray += int(stray.size)
             if self.stray_example is None:
-                self.stray_example = stray["seg"][0][:40]
+                r = int(stray[0]) + lo
+                self.stray_example = c.text(int(c.start[r]), int(c.end[r]))[:40]
 
-    def _context_index(self, rows: pl.DataFrame) -> list[int]:
+    def _context_index(self, c: _Chunk, cut: int) -> list[int]:
         """Row numbers of the segments the next chunk needs as context (see module docstring)."""
-        if rows.height == 0:
+        if cut == 0:
             return []
-        last = rows.row(rows.height - 1, named=True)
+        k = c.k[:cut]
+        last = cut - 1
         keep: list[int] = []
-        k = pl.col("k")
         # The open interchange and group: the last ISA / GS unless their trailer followed.
         for opener, closer in ((ISA, IEA), (GS, GE)):
-            opened = rows.filter(k == opener)["i"]
-            closed = rows.filter(k == closer)["i"]
-            if opened.len() and (closed.len() == 0 or closed.max() < opened.max()):
-                keep.append(int(opened.max()))
-        if last["in_set"] and last["k"] != SE:
-            header = rows.filter(
-                (pl.col("set_no") == last["set_no"]) & (pl.col("zone") == 1) & pl.col("in_set")
-            )
-            keep.extend(header["i"].to_list())
-            if self.expected == "867" and last["ptd_open"]:
-                loop = rows.filter((pl.col("ptd_no") == last["ptd_no"]) & (pl.col("zone") == 2))
-                keep.extend(loop["i"].to_list())
+            opened = np.flatnonzero(k == opener)
+            closed = np.flatnonzero(k == closer)
+            if opened.size and (closed.size == 0 or closed[-1] < opened[-1]):
+                keep.append(int(opened[-1]))
+        if c.in_set[last] and k[last] != SE:
+            start = int(np.searchsorted(c.set_no[:cut], c.set_no[last]))
+            header = np.flatnonzero((c.zone[start:cut] == 1) & c.in_set[start:cut]) + start
+            keep.extend(header.tolist())
+            if self.expected == "867" and c.ptd_open[last]:
+                start = int(np.searchsorted(c.ptd_no[:cut], c.ptd_no[last]))
+                keep.extend((np.flatnonzero(c.zone[start:cut] == 2) + start).tolist())
         return sorted(set(keep))
 
     # -- 867 -------------------------------------------------------------------------------
 
-    def _records_867(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """One record per 867 line item, assembled in file order without joins: for each value the
-        row number of the segment that gives it is back-filled from the line's own segments onto its
-        first segment, or forward-filled from the PTD loop's and the header's segments, and the
-        values are then gathered for the line items only."""
-        d = self.delimiters
+    def _records_867(self, c: _Chunk, cut: int) -> pl.DataFrame:
+        """One record per 867 line item of the rows before `cut`. Each value's segment is found
+        by binary search among the segments that can give it: in the line item (the first at or
+        after its head, before the next loop bound), in the PTD loop or in the set's header (the
+        latest before the line item, after the latest PTD/ST); the elements of the chosen segments
+        are then taken from the chunk's token array."""
         spec = self.spec
-        k = pl.col("k")
-        zone = pl.col("zone")
-        wanted = [QTY, LIN, UIT, CTP, AMT, CUR, DTM, REF, PTD, BPT, N1, *_PARTY_TAGS]
-        parts = pl.col("seg").str.split_exact(d.element, 7)
-        e = [pl.col(f"e{n}") for n in range(8)]
-        frame = (
-            rows.lazy()
-            .filter(k.is_in(wanted) | pl.col("bound"))
-            .with_columns(*[parts.struct.field(f"field_{n}").alias(f"e{n}") for n in range(8)])
-            .with_row_index("r")
-            .collect(engine="in-memory")
-        )
-        row = pl.col("r").cast(pl.Int64)
-        # Conditions are computed once as columns (a fill reads them for each of its levels).
-        flags: dict[str, pl.Expr] = {}
+        k = c.k[:cut]
+        zone = c.zone[:cut]
+        heads = np.flatnonzero(c.is_head[c.n_context : cut]) + c.n_context
+        size = heads.size
+        bounds = np.flatnonzero(c.bound[:cut])
+        following = np.searchsorted(bounds, heads, side="right")
+        item_end = np.where(following < bounds.size, bounds[np.minimum(following, bounds.size - 1)], cut)
 
-        def flag(condition: pl.Expr) -> pl.Expr:
-            name = f"_w{len(flags)}"
-            flags[name] = condition
-            return pl.col(name)
+        def latest(rows: np.ndarray) -> np.ndarray:
+            """The latest of `rows` before each head, -1 for none."""
+            at = np.searchsorted(rows, heads) - 1
+            return np.where(at >= 0, rows[np.maximum(at, 0)], -1) if rows.size else np.full(heads.size, -1)
 
-        item_rows, ptd_rows, header_rows = flag(zone == 3), flag(zone == 2), flag(zone == 1)
-        reset_ptd = flag(k.is_in([ST, PTD, CTT, SE, *_OUTER]))
-        reset_header = flag(k.is_in([ST, SE, *_OUTER]))
-        line_end = flag(pl.col("bound") & ~pl.col("is_head"))
+        reset_loop = latest(np.flatnonzero(np.isin(k, (ST, PTD, CTT, SE, *_OUTER))))
+        reset_header = latest(np.flatnonzero(np.isin(k, (ST, SE, *_OUTER))))
+        tagged = {
+            tag: np.flatnonzero(k == tag) for tag in (QTY, LIN, UIT, CTP, AMT, CUR, DTM, REF, PTD, BPT, N1)
+        }
 
-        def in_item(where: pl.Expr) -> pl.Expr:
-            """Row of the line item's first segment where `where` (-1: none), on its first segment."""
-            return (
-                pl.when(item_rows & where).then(row).when(line_end).then(pl.lit(-1, pl.Int64)).backward_fill()
-            )
+        def in_item(rows: np.ndarray) -> np.ndarray:
+            if not rows.size:
+                return np.full(heads.size, -1)
+            at = np.searchsorted(rows, heads)
+            found = rows[np.minimum(at, rows.size - 1)]
+            return np.where((at < rows.size) & (found < item_end), found, -1)
 
-        def in_loop(where: pl.Expr) -> pl.Expr:
-            """Row of the PTD loop's latest own segment (before the line item) where `where`."""
-            return (
-                pl.when(ptd_rows & where).then(row).when(reset_ptd).then(pl.lit(-1, pl.Int64)).forward_fill()
-            )
+        def before(rows: np.ndarray, level: int, reset: np.ndarray) -> np.ndarray:
+            found = latest(rows[zone[rows] == level])
+            return np.where((found >= 0) & (found >= reset), found, -1)
 
-        def in_header(where: pl.Expr) -> pl.Expr:
-            """Row of the transaction set header's latest segment where `where`."""
-            return (
-                pl.when(header_rows & where)
-                .then(row)
-                .when(reset_header)
-                .then(pl.lit(-1, pl.Int64))
-                .forward_fill()
-            )
+        def levels(rows: np.ndarray) -> list[np.ndarray]:
+            return [in_item(rows), before(rows, 2, reset_loop), before(rows, 1, reset_header)]
 
-        def levels(where: pl.Expr) -> list[pl.Expr]:
-            return [in_item(where), in_loop(where), in_header(where)]
+        def where(tag: int, test: np.ndarray) -> np.ndarray:
+            return tagged[tag][test]
 
-        is_dtm = (k == DTM) & ((e[2] != "") | e[6].is_in(["D8", "RD8"]))
-        dates = [x for q in spec.date_qualifiers for x in levels(flag(is_dtm & (e[1] == q)))]
-        dates += [*levels(flag(is_dtm)), in_header(flag((k == BPT) & (e[3] != "")))]
+        dtm = tagged[DTM]
+        is_dtm = c.nonempty(dtm, 2) | c.equals(dtm, 6, "D8") | c.equals(dtm, 6, "RD8")
+        dates = [x for q in spec.date_qualifiers for x in levels(dtm[is_dtm & c.equals(dtm, 1, q)])]
+        dates += [*levels(dtm[is_dtm]), before(where(BPT, c.nonempty(tagged[BPT], 3)), 1, reset_header)]
         invoices = [
             x
             for q in INVOICE_REF_QUALIFIERS
-            for x in levels(flag(((k == REF) & (e[1] == q)) | ((k == PTD) & (e[4] == q))))
+            for x in levels(
+                np.union1d(where(REF, c.equals(tagged[REF], 1, q)), where(PTD, c.equals(tagged[PTD], 4, q)))
+            )
         ]
-        sources: dict[str, pl.Expr] = {
-            "qty": in_item(k == QTY),
-            "lin": in_item(k == LIN),
-            "uit": in_item(k == UIT),
-            "ctp": in_item((k == CTP) & (e[3] != "")),
-            "amt": _first_row([in_item((k == AMT) & (e[1] == q)) for q in spec.amount_qualifiers]),
-            "ref_line": in_item((k == REF) & (e[1] == "LI") & (e[2] != "")),
-            "ptd": in_loop(k == PTD),
-            "date": _first_row(dates),
-            "cur": _first_row(levels(flag((k == CUR) & (e[2] != "")))),
-            "invoice": _first_row(invoices),
+        sources: dict[str, np.ndarray] = {
+            "qty": in_item(tagged[QTY]),
+            "lin": in_item(tagged[LIN]),
+            "uit": in_item(tagged[UIT]),
+            "ctp": in_item(where(CTP, c.nonempty(tagged[CTP], 3))),
+            "amt": _first_found(
+                [in_item(where(AMT, c.equals(tagged[AMT], 1, q))) for q in spec.amount_qualifiers], size
+            ),
+            "ref_line": in_item(where(REF, c.equals(tagged[REF], 1, "LI") & c.nonempty(tagged[REF], 2))),
+            "ptd": before(tagged[PTD], 2, reset_loop),
+            "date": _first_found(dates, size),
+            "cur": _first_found(levels(where(CUR, c.nonempty(tagged[CUR], 2))), size),
+            "invoice": _first_found(invoices, size),
         }
         for role, codes in (
             ("reseller", spec.reseller_party_codes),
             ("customer", spec.end_customer_party_codes),
         ):
-            candidates = [x for code in codes for x in levels(flag((k == N1) & (e[1] == code)))]
-            sources[role] = _first_row(candidates) if candidates else pl.lit(None, pl.Int64)
-        # Each N1's N3, N4 and PER: the first of each in its party loop (the segments after it).
-        party_part = k.is_in(_PARTY_TAGS)
+            candidates = [x for code in codes for x in levels(where(N1, c.equals(tagged[N1], 1, code)))]
+            sources[role] = _first_found(candidates, size)
+        # Each N1's N3, N4 and PER: the first of each in its party loop (the segments after it
+        # before any other segment this reader looks at).
+        wanted = (QTY, LIN, UIT, CTP, AMT, CUR, DTM, REF, PTD, BPT, N1, *_PARTY_TAGS)
+        stops = np.flatnonzero((np.isin(k, wanted) | c.bound[:cut]) & ~np.isin(k, _PARTY_TAGS))
 
-        def after_n1(where: pl.Expr) -> pl.Expr:
-            stop = pl.when(where).then(row).when(~party_part).then(pl.lit(-1, pl.Int64))
-            return stop.backward_fill().shift(-1)
+        def after_n1(n1: np.ndarray, tag: int) -> np.ndarray:
+            rows = np.flatnonzero(k == tag)
+            if not rows.size:
+                return np.full(n1.size, -1)
+            at = np.searchsorted(rows, n1, side="right")
+            found = rows[np.minimum(at, rows.size - 1)]
+            stop_at = np.searchsorted(stops, n1, side="right")
+            stop = np.where(stop_at < stops.size, stops[np.minimum(stop_at, max(stops.size - 1, 0))], cut)
+            return np.where((n1 >= 0) & (at < rows.size) & (found < stop), found, -1)
 
-        located = frame.with_columns(**flags).with_columns(
-            **{f"_{name}": expr for name, expr in sources.items()},
-            _n3=after_n1(k == N3),
-            _n4=after_n1(k == N4),
-            _per=after_n1(k == PER),
-        )
-        heads = located.filter(pl.col("is_head") & ~pl.col("ctx")).select(
-            "in_set",
-            "ptd_open",
-            "set_no",
-            *[pl.when(pl.col(f"_{name}") >= 0).then(pl.col(f"_{name}")).alias(name) for name in sources],
-        )
-        n1_links = located.select("_n3", "_n4", "_per")
-
-        def at(column: str, index: pl.Series) -> pl.Series:
-            return frame[column].gather(index)
-
-        values = {
-            "reported_quantity": at("e2", heads["qty"]),
-            "_qty_unit": at("e3", heads["qty"]),
-            "_lin": at("seg", heads["lin"]),
-            **{f"_lin{n}": at(f"e{n}", heads["lin"]) for n in range(1, 8)},
-            "_uit_unit": at("e1", heads["uit"]),
-            "_uit_price": at("e2", heads["uit"]),
-            "_ctp_price": at("e3", heads["ctp"]),
-            "_amount": at("e2", heads["amt"]),
-            "_ref_line": at("e2", heads["ref_line"]),
-            "transfer_code": at("e1", heads["ptd"]),
-            "_date_tag": at("k", heads["date"]),
-            "_date2": at("e2", heads["date"]),
-            "_date3": at("e3", heads["date"]),
-            "_date6": at("e6", heads["date"]),
-            "_date7": at("e7", heads["date"]),
-            "currency": at("e2", heads["cur"]),
-            "_invoice_tag": at("k", heads["invoice"]),
-            "_invoice2": at("e2", heads["invoice"]),
-            "_invoice5": at("e5", heads["invoice"]),
+        wanted: dict[str, tuple[np.ndarray, int]] = {
+            "reported_quantity": (sources["qty"], 2),
+            "_qty_unit": (sources["qty"], 3),
+            **{f"_lin{n}": (sources["lin"], n) for n in range(1, 8)},
+            "_uit_unit": (sources["uit"], 1),
+            "_uit_price": (sources["uit"], 2),
+            "_ctp_price": (sources["ctp"], 3),
+            "_amount": (sources["amt"], 2),
+            "_ref_line": (sources["ref_line"], 2),
+            "transfer_code": (sources["ptd"], 1),
+            "_date2": (sources["date"], 2),
+            "_date3": (sources["date"], 3),
+            "_date6": (sources["date"], 6),
+            "_date7": (sources["date"], 7),
+            "currency": (sources["cur"], 2),
+            "_invoice2": (sources["invoice"], 2),
+            "_invoice5": (sources["invoice"], 5),
         }
         for role in ("reseller", "customer"):
-            party = heads[role]
-            values[f"_{role}_name"] = at("e2", party)
-            values[f"_{role}_id"] = at("e4", party)
-            n3, n4, per = (n1_links[c].gather(party) for c in ("_n3", "_n4", "_per"))
-            n3, n4, per = (s.set(s < 0, None) for s in (n3, n4, per))
-            values[f"_{role}_address1"] = at("e1", n3)
-            values[f"_{role}_address2"] = at("e2", n3)
+            party = sources[role]
+            wanted[f"_{role}_name"] = (party, 2)
+            wanted[f"_{role}_id"] = (party, 4)
+            n3, n4, per = (after_n1(party, tag) for tag in (N3, N4, PER))
+            wanted[f"_{role}_address1"] = (n3, 1)
+            wanted[f"_{role}_address2"] = (n3, 2)
             for n, name in enumerate(("city", "state", "postal", "country"), start=1):
-                values[f"_{role}_{name}"] = at(f"e{n}", n4)
+                wanted[f"_{role}_{name}"] = (n4, n)
             for n in range(3, 7):
-                values[f"_{role}_per{n}"] = at(f"e{n}", per)
-        gathered = heads.select("in_set", "ptd_open", "set_no").with_columns(
-            source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + self.base_item,
-            **{
-                name: _blank_to_null(pl.lit(series))
-                for name, series in values.items()
-                if series.dtype == pl.String
-            },
-            **{name: pl.lit(series) for name, series in values.items() if series.dtype != pl.String},
-        )
+                wanted[f"_{role}_per{n}"] = (per, n)
+        values = dict(zip(wanted, c.elements(list(wanted.values())), strict=True))
+        values["_lin"] = c.long_segment(sources["lin"], 7)
+        values["_date_tag"] = c.tag(sources["date"])
+        values["_invoice_tag"] = c.tag(sources["invoice"])
+        gathered = pl.DataFrame(
+            {
+                "in_set": c.in_set[heads],
+                "ptd_open": c.ptd_open[heads],
+                "set_no": c.set_no[heads],
+                SOURCE_ROW: np.arange(1, heads.size + 1, dtype=np.int64) + self.base_item,
+            }
+        ).with_columns(**{name: pl.lit(series) for name, series in values.items()})
         return self._finish_867(gathered)
 
     def _finish_867(self, heads: pl.DataFrame) -> pl.DataFrame:
@@ -982,7 +1157,7 @@ class _X12Reader:
             ]
         )
         # A LIN with more than three qualifier/id pairs: the rare long form, by regular expression.
-        long_lin = pl.col("_lin").str.count_matches(d.element, literal=True) > 7
+        long_lin = pl.col("_lin").is_not_null()
         sku = pl.when(sku.is_null() & long_lin).then(self._sku(pl.col("_lin"))).otherwise(sku)
         date = (
             pl.when(pl.col("_date_tag") == BPT)
@@ -1239,10 +1414,17 @@ class _X12Reader:
         if frame.height:
             self.base_item = int(frame[SOURCE_ROW].max() or self.base_item)
         target = self._spill_dir / f"part-{len(self._parts):06d}.parquet"
-        frame.select([pl.col(name).cast(dtype) for name, dtype in self._schema.items()]).write_parquet(
-            target, compression="lz4", statistics=False
-        )
+        frame = frame.select([pl.col(name).cast(dtype) for name, dtype in self._schema.items()])
+        # Written by a thread while the next chunk is read; one write at a time, so one chunk's
+        # records at most wait in memory.
+        self._flush()
+        self._pending = self._writer.submit(frame.write_parquet, target, compression="lz4", statistics=False)
         self._parts.append(target)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def _result(self) -> ReadResult:
         env = self.envelope
@@ -1284,6 +1466,7 @@ class _X12Reader:
             )
         if not self._parts:
             self._write(pl.DataFrame(schema=self._schema))
+        self._flush()
         records = pl.scan_parquet(self._parts)
         if errors:
             table = pl.LazyFrame(

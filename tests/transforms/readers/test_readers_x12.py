@@ -715,3 +715,16 @@ def test_fuzzed_bytes_give_records_or_a_refusal(case: tuple[bytes, str], chunk: 
         return
     assert frame[SOURCE_ROW].is_sorted()
     assert set(frame[ROW_KIND].to_list()) <= {"data"}
+
+
+def test_a_line_item_takes_values_from_its_own_segments_only(tmp_path: Path) -> None:
+    body = ["ST*867*0001", "BPT*00*R1*20240105*SD", "PTD*SS", "DTM*003*20240103"]
+    body += ["QTY*32*1*EA", "LIN*1*VP*A1", "QTY*32*2", "LIN*2*VP*A2", "UIT*BX*3.00", "AMT*1*9", "CTT*2"]
+
+    frame, _, _ = read(write(tmp_path, envelope([body])), tmp_path / "work")
+
+    # The first item has no UIT or AMT: nothing is borrowed from the item after it.
+    assert frame.select("distributor_sku", "unit_price", "unit_of_measure", "net_amount").rows() == [
+        ("A1", None, "EA", None),
+        ("A2", "3.00", "BX", "9"),
+    ]
