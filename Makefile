@@ -49,10 +49,12 @@ demo: run
 # System packages the system tests use: OpenSSH's sshd (the SFTP tests run against the server
 # distributors actually use). Installed with apt when missing (as root, or through sudo).
 test-deps:
-	@if [ ! -x /usr/sbin/sshd ]; then \
+	@missing=""; [ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server; fi
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	@mkdir -p /run/sshd 2>/dev/null || true
 
 test: install test-deps

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +114,49 @@ def test_readme_python_snippets(demo_env: dict[str, str]) -> None:
         )
         assert result.returncode == 0, f"{snippet}\n{result.stderr}"
         assert result.stdout.strip()
+
+
+FIX_ROWS = {
+    "partners approve": (
+        "partner_aliases.csv",
+        "rheinland_de,Global Reach Solutions Deutschland GmbH,60311,DE,P0015,",
+    ),
+    "skus map": ("sku_map.csv", "northwind_us,NW-100336-12,CBL-C6-3M,12"),
+    "rates add": ("fx_rates.csv", "2026-11-02,SEK,0.090736"),
+}
+"""Each README fix command, and the sample reference row it puts back (the test takes it out first)."""
+
+
+def test_readme_fix_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
+    commands = [
+        line.strip()
+        for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+        for line in block.splitlines()
+        if line.strip().startswith(".venv/bin/throughline ")
+        and any(line.strip().split(" ", 1)[1].startswith(kind) for kind in (*FIX_ROWS, "exceptions"))
+    ]
+    assert [c.split()[1] for c in commands] == ["exceptions", "partners", "skus", "rates"]
+    home = tmp_path / "home"
+    shutil.copytree(demo_env["THROUGHLINE_HOME"], home, symlinks=True)
+    env = {**demo_env, "THROUGHLINE_HOME": str(home)}
+    totals = "select count(partner_id), count(sku), sum(net_amount_base), sum(quantity) from sellout"
+    before = _query(totals, env)
+    for command in commands:
+        argv = shlex.split(command.replace(".venv/bin/", f"{BIN}/"))
+        kind = " ".join(argv[1:3])
+        if kind not in FIX_ROWS:
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+            assert result.returncode == 0, result.stderr  # nothing to fix in the sample
+            assert "0 resellers without a partner_id" in result.stderr
+            continue
+        file_name, row = FIX_ROWS[kind]
+        path = home / "reference" / file_name
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if not line.startswith(row)]
+        assert len(kept) == len(lines) - 1, f"{file_name} holds {row}"
+        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        _run([str(BIN / "throughline"), "reference", "refresh"], env)
+        result = _run(argv, env)
+        assert "applied to history" in result.stderr
+        assert any(line.startswith(row) for line in path.read_text(encoding="utf-8").splitlines())
+    assert _query(totals, env) == before
