@@ -160,6 +160,7 @@ def summary(settings: ThroughlineSettings) -> pl.DataFrame:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from connectors.folder import list_inbox
+    from sampledata.demo import demo_sources
     from sampledata.generator import copy_feed_specs, generate_samples
     from sampledata.reference import copy_reference
 
@@ -172,11 +173,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reference = copy_reference(settings.reference_dir)
         err(f"demo: {len(reference)} sample reference files in {settings.reference_dir}")
     generate_samples(settings.inbox_dir, seed=args.seed, as_of=args.as_of)
-    waiting = [f.path for f in list_inbox(settings.inbox_dir)]
-    err(f"demo: {len(waiting)} sample files in {settings.inbox_dir}; loading them")
-    _, problems = _run_ingest(settings, args, waiting, None)
+    with demo_sources(settings.home) as sources:
+        waiting = [f.path for f in list_inbox(settings.inbox_dir)]
+        err(f"demo: {len(waiting)} sample files in {settings.inbox_dir}; loading them")
+        _, problems = _run_ingest(settings, args, waiting, None)
+        err(
+            f"demo: {len(sources.sftp_files)} files on a local SFTP server and {sources.api_records} "
+            "records behind a local API; pulling them"
+        )
+        # Two polls: an SFTP file is taken once its size and mtime held still across two looks.
+        pulls = [result for _ in range(2) for result in _pull(settings, args, None, sources.environ)]
     write_frame(summary(settings), args.format)
-    return 1 if problems else 0
+    return 1 if problems or any(result.error for result in pulls) else 0
+
+
+def _pull(settings: ThroughlineSettings, args: argparse.Namespace, distributors, environ=None):
+    from ingest.pull import pull
+
+    context = _context(settings, args)
+    results = pull(context, distributors, environ=environ)
+    for result in results:
+        if result.error:
+            err(f"pull failed: {result.error}")
+        elif result.fetched:
+            err(f"{result.spec_id}: pulled {len(result.fetched)} file(s) over {result.channel}")
+    return results
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from ingest.pull import pulled_specs
+
+    settings = _settings()
+    context = _context(settings, args)
+    if not pulled_specs(context, args.distributor):
+        raise UserError(
+            f"no feed spec in {settings.feeds_dir} has a `source:` section"
+            + (f" for {', '.join(args.distributor)}" if args.distributor else "")
+            + " (see docs/connectors.md)"
+        )
+    results = _pull(settings, args, args.distributor)
+    rows = [
+        {
+            "spec_id": r.spec_id,
+            "distributor_id": r.distributor_id,
+            "channel": r.channel,
+            "fetched": len(r.fetched),
+            "waiting": len(r.waiting),
+            "refused": len(r.refused),
+            "loaded": sum(o.load.status == "loaded" for o in r.report.outcomes) if r.report else 0,
+            "rejected": sum(o.load.status == "rejected" for o in r.report.outcomes) if r.report else 0,
+            "error": r.error,
+        }
+        for r in results
+    ]
+    write_frame(pl.DataFrame(rows, schema_overrides={"error": pl.String}), args.format)
+    return 1 if any(row["error"] or row["rejected"] for row in rows) else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -594,6 +645,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     confirm.add_argument("load_ids", nargs="+", metavar="LOAD_ID")
     confirm.set_defaults(handler=cmd_confirm)
+
+    pull = with_verbose(
+        with_format(
+            commands.add_parser(
+                "pull", help="fetch what is new from the SFTP servers and APIs of the feed specs, and load it"
+            )
+        )
+    )
+    pull.add_argument(
+        "--distributor", type=_distributor_id, action="append", help="only this distributor (repeatable)"
+    )
+    pull.set_defaults(handler=cmd_pull)
 
     exceptions = with_format(
         commands.add_parser(

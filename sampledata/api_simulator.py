@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with state.lock:
             matching = [r for r in state.records if _changed_after(r, query.get("updated_since"))]
-        matching.sort(key=lambda r: (str(r["updated_at"]), str(r["invoice_number"])))
+        matching.sort(key=lambda r: (str(r["updated_at"]), str(r.get("invoice_number", ""))))
         total_pages = max(1, -(-len(matching) // size))
         if settings.pagination == "page":
             try:

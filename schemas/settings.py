@@ -7,6 +7,7 @@ The home folder (THROUGHLINE_HOME, default ~/.throughline) holds everything a de
     inbox/       watched folders, one per distributor: inbox/<distributor_id>/
     rejected/    inbox files that matched no spec or could not be read, with a .error.txt beside each
     landing/     every received file exactly as received, content-addressed by SHA-256 (immutable)
+    channels/    what each pulled source (SFTP manifest, API watermark) has already given
     warehouse/   Delta Lake tables and the DuckDB catalog of views (throughline.duckdb)
     dagster/     the Dagster instance (DAGSTER_HOME), runs, event logs and schedules
     work/        scratch space for loads in progress (safe to delete when nothing runs)
@@ -75,6 +76,10 @@ class ThroughlineSettings(BaseModel):
         return self.home / "landing"
 
     @property
+    def channels_dir(self) -> Path:
+        return self.home / "channels"
+
+    @property
     def warehouse_dir(self) -> Path:
         return self.home / "warehouse"
 
@@ -106,6 +111,7 @@ class ThroughlineSettings(BaseModel):
             self.inbox_dir,
             self.rejected_dir,
             self.landing_dir,
+            self.channels_dir,
             self.warehouse_dir,
             self.dagster_home,
             self.work_dir,
