@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 # Bytecode is compiled at install time, so every `throughline` start is fast even where the
 # environment says PYTHONDONTWRITEBYTECODE (then Python would recompile every module each run).
 export UV_COMPILE_BYTECODE := 1
-PROJECT_PACKAGES := cli connectors ingest pipelines reference sampledata schemas transforms warehouse
+PROJECT_PACKAGES := cli connectors ingest marts pipelines reference reports sampledata schemas transforms warehouse
 
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
