@@ -12,7 +12,7 @@ from typing import TypeVar
 import polars as pl
 
 from schemas.feed_spec import END_CUSTOMER_IDENTITY_FIELDS, FeedSpec
-from schemas.rules import RuleContext, rules_for
+from schemas.rules import READ_ERROR_COLUMN, RuleContext, rules_for
 from transforms.normalize import SOURCE_PREFIX, source_column
 from transforms.readers import SOURCE_ROW
 
@@ -50,11 +50,22 @@ def redacted_source_columns(spec: FeedSpec) -> set[str]:
     }
 
 
+def unaligned_record(spec: FeedSpec) -> pl.Expr:
+    """True for a delimited record the reader could not split into the header's columns (a wrong
+    field count, a stray quote): its values may sit under other columns' names, so an end
+    customer's identity may be under any of them (e.g. an address with an unquoted delimiter)."""
+    if spec.format.type != "csv":
+        return pl.lit(False)
+    return pl.col(READ_ERROR_COLUMN).is_not_null()
+
+
 def quarantine_records(failed: Frame, context: RuleContext, allowed_sources: set[str] | None = None) -> Frame:
     """Failed records -> load-independent quarantine columns (source_row, raw_record, rule, message).
 
     `raw_record` holds the source columns in `allowed_sources` (all when None), with end-customer
-    identity redacted: an address in a column the spec does not map never reaches quarantine.
+    identity redacted: an address in a column the spec does not map never reaches quarantine. Every
+    value of a record whose columns cannot be trusted (`unaligned_record`) is redacted; the record
+    is at its `source_row` in the landed file.
     """
     spec = context.spec
     failed = describe_failures(failed, context)
@@ -65,12 +76,15 @@ def quarantine_records(failed: Frame, context: RuleContext, allowed_sources: set
         and (allowed_sources is None or name.removeprefix(SOURCE_PREFIX) in allowed_sources)
     ]
     redacted = redacted_source_columns(spec)
+    unaligned = unaligned_record(spec)
     limit = context.max_field_chars
     record_fields = [
         (
             pl.when(pl.col(name).is_not_null()).then(pl.lit(REDACTED))
             if name in redacted
-            else pl.when(pl.col(name).str.len_chars() > limit)
+            else pl.when(unaligned & pl.col(name).is_not_null())
+            .then(pl.lit(REDACTED))
+            .when(pl.col(name).str.len_chars() > limit)
             .then(
                 pl.format("{}… ({} characters)", pl.col(name).str.slice(0, 200), pl.col(name).str.len_chars())
             )

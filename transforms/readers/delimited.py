@@ -331,8 +331,9 @@ def _fit(record: _Record, width: int, basis: str) -> tuple[list[str | None], str
     if len(fields) != width:
         message = field_count_error(len(fields), width, basis)
         if len(fields) > width:
-            extra = fields[width:]
-            message += f"; dropped the extra fields {extra!r}"[:500]
+            # Only how many: the extra values may be anything (an end customer's address split at an
+            # unquoted delimiter), and this message is stored outside landing (quarantine.message).
+            message += f"; dropped the last {_fields(len(fields) - width)}"
             fields = fields[:width]
         else:
             fields += [None] * (width - len(fields))

@@ -979,7 +979,10 @@ class _X12Reader:
             self.stray += int(stray.size)
             if self.stray_example is None:
                 r = int(stray[0]) + lo
-                self.stray_example = c.text(int(c.start[r]), int(c.end[r]))[:40]
+                # Only the segment's tag: its elements may name an end customer (N1*EN, PER), and
+                # notes are stored outside landing (loads.warnings).
+                segment = c.text(int(c.start[r]), int(c.end[r]))
+                self.stray_example = segment.split(self.delimiters.element, 1)[0][:3]
 
     def _context_index(self, c: _Chunk, cut: int) -> list[int]:
         """Row numbers of the segments the next chunk needs as context (see module docstring)."""
@@ -1454,7 +1457,7 @@ class _X12Reader:
             ]
         if self.stray:
             self.notes.append(
-                f"{self.stray} segment(s) outside any transaction set were ignored (first: {self.stray_example!r})"
+                f"{self.stray} segment(s) outside any transaction set were ignored (the first: a {self.stray_example!r} segment)"
             )
         if self.unknown_transfer_codes:
             listed = ", ".join(
