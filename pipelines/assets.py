@@ -2,8 +2,9 @@
 
 Each asset is a thin call into the `ingest` use cases: `received_files` lands files and registers
 them in the ledger, `staged_loads` loads them (and any load a crashed run left unfinished),
-`core_*` completes core and refreshes the catalog. Between assets only ledger keys travel (the
-files' SHA-256, where they came from): never objects.
+`core_*` completes core (rows entering it are enriched from the tables of `reference_assets`) and
+refreshes the catalog. Between assets only ledger keys travel (the files' SHA-256, where they came
+from): never objects.
 """
 
 from pathlib import Path
@@ -18,6 +19,7 @@ from ingest.route import printable
 from ingest.run import FileOutcome, RunReport, finish_interrupted, load_one, prepare, settle_inbox_files
 from pipelines.checks import LOAD_CHECK_SPECS, load_check_results, markdown_table
 from pipelines.partitions import load_partitions, split_partition_key
+from pipelines.reference_assets import INVENTORY_REFERENCE, SELLOUT_REFERENCE
 from pipelines.resources import ThroughlineResource
 from warehouse.catalog import ensure_catalog
 from warehouse.ledger import find_landed
@@ -166,10 +168,11 @@ def staged_loads(
     yield from load_check_results(ingest.storage, rows)
 
 
-def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, dataset: str):
+def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, reference: list[dg.AssetKey], dataset: str):
     @dg.asset(
         key=key,
-        deps=[staging_key, LOADS],
+        # The reference tables are unpartitioned: a partition of core still materializes alone.
+        deps=[staging_key, LOADS, *reference],
         partitions_def=load_partitions,
         group_name="core",
         description=f"`{dataset}`: the distributor's current {dataset} rows after restatements and de-duplication.",
@@ -198,7 +201,7 @@ def _core_asset(key: dg.AssetKey, staging_key: dg.AssetKey, dataset: str):
     return core_table
 
 
-core_sellout = _core_asset(CORE_SELLOUT, STAGING_SELLOUT, "sellout")
-core_inventory = _core_asset(CORE_INVENTORY, STAGING_INVENTORY, "inventory")
+core_sellout = _core_asset(CORE_SELLOUT, STAGING_SELLOUT, SELLOUT_REFERENCE, "sellout")
+core_inventory = _core_asset(CORE_INVENTORY, STAGING_INVENTORY, INVENTORY_REFERENCE, "inventory")
 
 LOAD_ASSETS = [received_files, staged_loads, core_sellout, core_inventory]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets import LOAD_ASSETS
+from pipelines.checks import sellout_exceptions
+from pipelines.reference_assets import REFERENCE_ASSETS
 from pipelines.resources import default_resources
 from pipelines.sensors import build_inbox_sensor
 
@@ -22,7 +24,8 @@ def build_defs() -> dg.Definitions:
         description="Receive files for one distributor and report date, load them, and complete core.",
     )
     return dg.Definitions(
-        assets=LOAD_ASSETS,
+        assets=[*REFERENCE_ASSETS, *LOAD_ASSETS],
+        asset_checks=[sellout_exceptions],
         jobs=[ingest_job],
         sensors=[build_inbox_sensor(ingest_job)],
         resources=default_resources(),

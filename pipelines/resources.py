@@ -13,6 +13,7 @@ import dagster as dg
 
 from ingest.context import IngestContext, Progress
 from schemas.settings import ThroughlineSettings, resolve_customer_key
+from warehouse.storage import WarehouseStorage, storage_for_home
 
 
 class DagsterLogProgress(Progress):
@@ -41,6 +42,12 @@ class ThroughlineResource(dg.ConfigurableResource):
         if self.home:
             return ThroughlineSettings(home=Path(self.home).expanduser().resolve())
         return ThroughlineSettings.from_env()
+
+    @property
+    def storage(self) -> WarehouseStorage:
+        """The warehouse's storage, for reads that need neither the feed specs nor the key."""
+        settings = self.settings
+        return storage_for_home(settings.landing_dir, settings.warehouse_dir)
 
     def ingest_context(self, log=None) -> IngestContext:
         settings = self.settings

@@ -10,6 +10,7 @@ import dagster as dg
 
 from pipelines.definitions import defs
 from tests.conftest import REPO_ROOT
+from warehouse.reference_tables import REFERENCE_TABLES
 
 
 def test_definitions_load_with_graph_checks_sensor_and_partitions() -> None:
@@ -23,14 +24,39 @@ def test_definitions_load_with_graph_checks_sensor_and_partitions() -> None:
         "ops/loads",
         "core/sellout",
         "core/inventory",
+        *(f"reference/{table}" for table in REFERENCE_TABLES),
     }
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
-    assert checks == {"row_reconciliation", "quarantine_rate", "validation_summary"}
+    assert checks == {
+        "row_reconciliation",
+        "quarantine_rate",
+        "validation_summary",
+        "unmatched_resellers",
+        "unmapped_skus",
+        "missing_fx_rates",
+    }
     sensor = repository.get_sensor_def("inbox_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     job = repository.get_job("ingest")
     assert isinstance(job.partitions_def, dg.MultiPartitionsDefinition)
     assert {d.name for d in job.partitions_def.partitions_defs} == {"distributor", "date"}
+
+
+def test_lineage_runs_from_reference_to_core_and_ingest_runs_the_exception_checks() -> None:
+    graph = defs.get_repository_def().asset_graph
+    parents = {
+        name: {key.to_user_string() for key in graph.get(dg.AssetKey(["core", name])).parent_keys}
+        for name in ("sellout", "inventory")
+    }
+    assert {"reference/partner_aliases", "reference/sku_map", "reference/fx_rates"} <= parents["sellout"]
+    assert "reference/sku_map" in parents["inventory"]
+    assert graph.get(dg.AssetKey(["reference", "sku_map"])).partitions_def is None
+    job = defs.get_repository_def().get_job("ingest")
+    assert not any(key.path[0] == "reference" for key in job.asset_layer.asset_graph.executable_asset_keys)
+    exception_checks = {
+        k.name for k in job.asset_layer.asset_graph.asset_check_keys if k.asset_key.path[0] == "core"
+    }
+    assert exception_checks == {"unmatched_resellers", "unmapped_skus", "missing_fx_rates"}
 
 
 def test_workspace_validates_with_the_dagster_cli(home: Path) -> None:
