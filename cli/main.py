@@ -183,6 +183,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         # Two polls: an SFTP file is taken once its size and mtime held still across two looks.
         pulls = [result for _ in range(2) for result in _pull(settings, args, None, sources.environ)]
+    published = _publish(settings, args, None)
+    err(f"demo: scorecards of {len(published.reports.pages)} partners in {published.reports.index}")
     write_frame(summary(settings), args.format)
     return 1 if problems or any(result.error for result in pulls) else 0
 
@@ -198,6 +200,48 @@ def _pull(settings: ThroughlineSettings, args: argparse.Namespace, distributors,
         elif result.fetched:
             err(f"{result.spec_id}: pulled {len(result.fetched)} file(s) over {result.channel}")
     return results
+
+
+def _publish(settings: ThroughlineSettings, args: argparse.Namespace, as_of: date | None):
+    from ingest.publish import publish
+
+    published = publish(_context(settings, args), as_of)
+    rows = ", ".join(f"{name} {rows}" for name, rows in published.mart_rows.items())
+    err(f"marts as of {published.as_of}: {rows}")
+    return published
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from warehouse.catalog import ensure_catalog
+
+    settings = _settings()
+    _existing_storage(settings)
+    published = _publish(settings, args, args.as_of)
+    ensure_catalog(_existing_storage(settings), settings.catalog_path)
+    write_frame(
+        pl.DataFrame(
+            {
+                "written": ["overview", *sorted(published.reports.pages)],
+                "path": [str(published.reports.index)]
+                + [str(published.reports.pages[p]) for p in sorted(published.reports.pages)],
+            }
+        ),
+        args.format,
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ingest.publish import export_partner_lines
+
+    settings = _settings()
+    _existing_storage(settings)
+    try:
+        csv_path, parquet_path = export_partner_lines(_context(settings, args), args.partner, Path(args.out))
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    write_frame(pl.DataFrame({"file": [str(csv_path), str(parquet_path)]}), args.format)
+    return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -657,6 +701,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--distributor", type=_distributor_id, action="append", help="only this distributor (repeatable)"
     )
     pull.set_defaults(handler=cmd_pull)
+
+    publish = with_format(
+        commands.add_parser(
+            "publish", help="build the marts and write the partner scorecards to $THROUGHLINE_HOME/reports"
+        )
+    )
+    publish.add_argument("--as-of", type=_iso_date, help="the day the marts describe (default: today, UTC)")
+    publish.set_defaults(handler=cmd_publish)
+
+    export = with_format(
+        commands.add_parser("export", help="write one partner's sell-out lines as CSV and Parquet")
+    )
+    export.add_argument("--partner", required=True, metavar="PARTNER_ID")
+    export.add_argument("--out", default=".", metavar="DIR", help="folder to write to (default: here)")
+    export.set_defaults(handler=cmd_export)
 
     exceptions = with_format(
         commands.add_parser(

@@ -23,11 +23,24 @@ def err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV holds no lists or structs: each such cell becomes its JSON text (`["a","b"]`)."""
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    if not nested:
+        return frame
+    return frame.with_columns(
+        pl.Series(
+            name, [json.dumps(v, default=str) if v is not None else None for v in frame[name].to_list()]
+        )
+        for name in nested
+    )
+
+
 def write_frame(frame: pl.DataFrame, output_format: str, stream: TextIO | None = None) -> None:
     """Print a frame as an aligned table, RFC 4180 CSV (header row, plain numbers) or JSON records."""
     stream = stream or sys.stdout
     if output_format == "csv":
-        stream.write(frame.write_csv(line_terminator="\r\n", quote_style="necessary"))
+        stream.write(_flat(frame).write_csv(line_terminator="\r\n", quote_style="necessary"))
     elif output_format == "json":
         stream.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
     else:

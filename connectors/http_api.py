@@ -139,6 +139,20 @@ def later_watermark(current: str | None, candidate: Any) -> str | None:
         return str(candidate) if str(candidate) > current else current
 
 
+def _published_at(watermark: str | None) -> int | None:
+    """When the pulled records were last changed at the source (epoch seconds), from a watermark that
+    is an ISO 8601 timestamp; None for any other watermark. It stands for the pull's delivery time."""
+    if not watermark:
+        return None
+    try:
+        moment = datetime.fromisoformat(watermark.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
 @dataclass(frozen=True)
 class PullResult:
     """One finished pull: the file holding its pages, how much came, and the next watermark."""
@@ -438,6 +452,7 @@ class ApiChannel:
             local_path=result.path,
             size=result.size,
             sha256=result.sha256,
+            remote_mtime=_published_at(result.watermark),
         )
         return Poll(fetched=[fetched], state=next_state)
 

@@ -13,6 +13,7 @@ content-addressed, receives them as duplicates.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,10 @@ def pull_source(
     fetched = sorted(poll.fetched, key=lambda f: f.remote_name)
     try:
         if fetched:
+            for item in fetched:
+                if item.remote_mtime is not None and item.channel != "folder":
+                    # The ledger keeps a file's mtime as when the distributor delivered it (lateness).
+                    os.utime(item.local_path, (item.remote_mtime, item.remote_mtime))
             incoming = [Incoming(f.local_path, spec.distributor_id, f.channel) for f in fetched]
             result.report = ingest_files(context, incoming)
         for item in fetched:

@@ -1,9 +1,12 @@
-"""`distributor_data_quality`: one row per distributor x feed x report period: which reports were
-expected from each feed's cadence, which arrived, on time or late, which are missing, and how
-clean the ones in effect were (rows read, quarantined, unmatched resellers, unmapped SKUs).
+"""`distributor_data_quality`: one row per distributor x dataset x report period: which reports were
+expected from the distributor's cadence, which arrived (through which feed), on time or late,
+which are missing, and how clean the ones in effect were (rows read, quarantined, unmatched
+resellers, unmapped SKUs).
 
-Expected periods come from `distributors.cadence` and the periods the feed has reported
-(`loads.period_start`); nothing here reads the feed specs or the clock (`as_of` is given).
+Expected periods come from `distributors.cadence` and the periods the distributor's feeds of the
+dataset have reported (`loads.period_start`); any of those feeds may deliver a period (a distributor
+moving from file drops to its API keeps one schedule). Nothing here reads the feed specs or the
+clock (`as_of` is given).
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ SCHEMA: dict[str, pl.DataType] = {
 }
 """The columns of `distributor_data_quality`, in order, with their types."""
 
-_KEY = ["distributor_id", "feed_id", "period_start"]
+_KEY = ["distributor_id", "dataset", "period_start"]
+"""A report is expected per distributor and dataset: any of its feeds of that dataset may deliver it
+(a distributor moving from file drops to its API keeps one schedule)."""
 
 
 def build_distributor_data_quality(
@@ -58,11 +63,12 @@ def build_distributor_data_quality(
     as_of: date,
     grace_days: int = DEFAULT_GRACE_DAYS,
 ) -> pl.DataFrame:
-    """The `distributor_data_quality` mart (columns: `SCHEMA`), sorted by distributor, feed, period.
+    """The `distributor_data_quality` mart (columns: `SCHEMA`), sorted by distributor, dataset, period.
 
-    A feed counts when its loads carry `period_start`; its expected periods run from its first
-    reported period, stepping by its distributor's cadence, to the last period due by `as_of`
-    (due `grace_days` after the period's end); periods reported outside that run are added.
+    Loads count when they carry `period_start`; a distributor's expected periods of a dataset run
+    from the first reported one, stepping by its cadence, to the last period due by `as_of` (due
+    `grace_days` after the period's end); periods reported outside that run are added. `feed_id` is
+    the feed that delivered the period first (null when it is missing).
     """
     if grace_days < 0:
         raise ValueError(f"grace_days must be 0 or more, not {grace_days}")
@@ -90,7 +96,7 @@ def build_distributor_data_quality(
         periods.lazy()
         .with_columns((pl.col("period_end") + pl.duration(days=grace_days)).alias("due_on"))
         .join(_receipts(received), on=_KEY, how="left")
-        .join(_line_counts(sellout, inventory), on=[*_KEY, "dataset"], how="left")
+        .join(_line_counts(sellout, inventory), on=_KEY, how="left")
     )
     received_on = pl.col("received_at").dt.date()
     missing = pl.col("received_at").is_null()
@@ -153,10 +159,11 @@ def _next_month(day: date) -> date:
 
 
 def _periods(received: pl.DataFrame, cadences: dict[str, str], as_of: date, grace_days: int) -> pl.DataFrame:
-    """Every (feed, period) to report on: the expected ones and any other a file was received for."""
+    """Every (distributor, dataset, period) to report on: the expected ones and any other a file was
+    received for."""
     rows = []
-    feeds = received.group_by("distributor_id", "feed_id").agg(
-        pl.col("dataset").drop_nulls().first(), pl.col("period_start").unique().sort().alias("reported")
+    feeds = received.filter(pl.col("dataset").is_not_null()).group_by("distributor_id", "dataset").agg(
+        pl.col("period_start").unique().sort().alias("reported")
     )
     for feed in feeds.iter_rows(named=True):
         cadence = cadences.get(feed["distributor_id"])
@@ -168,7 +175,6 @@ def _periods(received: pl.DataFrame, cadences: dict[str, str], as_of: date, grac
             rows.append(
                 {
                     "distributor_id": feed["distributor_id"],
-                    "feed_id": feed["feed_id"],
                     "dataset": feed["dataset"],
                     "cadence": cadence,
                     "period_start": start,
@@ -177,20 +183,21 @@ def _periods(received: pl.DataFrame, cadences: dict[str, str], as_of: date, grac
             )
     schema = {
         name: SCHEMA[name]
-        for name in ("distributor_id", "feed_id", "dataset", "cadence", "period_start", "period_end")
+        for name in ("distributor_id", "dataset", "cadence", "period_start", "period_end")
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _receipts(received: pl.DataFrame) -> pl.LazyFrame:
-    """Per feed and period: the first delivering file's arrival, file counts, and the rows of the
-    report in effect."""
+    """Per distributor, dataset and period: the first delivering file's feed and arrival, file counts,
+    and the rows of the report in effect."""
     status = pl.col("status")
     delivered, in_effect = status.is_in(DELIVERED), status.is_in(IN_EFFECT)
     return (
         received.lazy()
         .group_by(_KEY)
         .agg(
+            pl.col("feed_id").filter(delivered).sort_by(pl.col("received_at").filter(delivered)).first(),
             pl.col("received_at").filter(delivered).min(),
             delivered.sum().cast(pl.Int64).alias("files"),
             (status == "rejected").sum().cast(pl.Int64).alias("rejected_files"),
@@ -204,10 +211,11 @@ def _receipts(received: pl.DataFrame) -> pl.LazyFrame:
 
 
 def _line_counts(sellout: Frame, inventory: Frame) -> pl.LazyFrame:
-    """Per feed, period and dataset: core lines without a partner and without a vendor SKU."""
+    """Per distributor, dataset and period: core lines without a partner and without a vendor SKU."""
+    key = ["distributor_id", "period_start"]
     sold = (
         lazy(sellout)
-        .group_by(_KEY)
+        .group_by(key)
         .agg(
             pl.col("partner_id").is_null().sum().cast(pl.Int64).alias("unmatched_reseller_lines"),
             pl.col("sku").is_null().sum().cast(pl.Int64).alias("unmapped_sku_lines"),
@@ -216,7 +224,7 @@ def _line_counts(sellout: Frame, inventory: Frame) -> pl.LazyFrame:
     )
     stocked = (
         lazy(inventory)
-        .group_by(_KEY)
+        .group_by(key)
         .agg(
             pl.lit(None, dtype=pl.Int64).alias("unmatched_reseller_lines"),
             pl.col("sku").is_null().sum().cast(pl.Int64).alias("unmapped_sku_lines"),
@@ -225,6 +233,5 @@ def _line_counts(sellout: Frame, inventory: Frame) -> pl.LazyFrame:
     )
     return pl.concat([sold, stocked], how="vertical_relaxed").with_columns(
         pl.col("distributor_id").cast(pl.String),
-        pl.col("feed_id").cast(pl.String),
         pl.col("period_start").cast(pl.Date),
     )

@@ -83,7 +83,7 @@ def _without_source(spec_path: Path) -> None:
         )
 
 
-def _api_spec(feeds_dir: Path, base_url: str) -> None:
+def _api_spec(feeds_dir: Path, base_url: str, week: str) -> None:
     pacific = yaml.safe_load((feeds_dir / f"{PACIFIC}.yaml").read_text(encoding="utf-8"))
     spec = {
         "id": API_SPEC_ID,
@@ -98,6 +98,8 @@ def _api_spec(feeds_dir: Path, base_url: str) -> None:
         "parsing": pacific["parsing"],
         "columns": pacific["columns"],
         "natural_key": pacific["natural_key"],
+        # The simulator serves one report week; the landed file's name says which.
+        "period": {"source": "filename", "pattern": r"pacific_api_(?P<period>\d{8})_", "format": "%Y%m%d"},
         "source": {
             "type": "api",
             "base_url": base_url,
@@ -110,7 +112,7 @@ def _api_spec(feeds_dir: Path, base_url: str) -> None:
             "watermark_path": "updated_at",
             "page_size": 20,
             "timeout_seconds": 10,
-            "landing_name": "pacific_api_{pulled_at}.jsonl",
+            "landing_name": f"pacific_api_{week}_{{pulled_at}}.jsonl",
         },
     }
     (feeds_dir / f"{API_SPEC_ID}.yaml").write_text(
@@ -158,7 +160,8 @@ def demo_sources(home: Path) -> Iterator[DemoSources]:
                 "timeout_seconds": 10,
             },
         )
-        _api_spec(feeds, simulator.base_url)
+        week = pacific_files[-1].stem.rsplit("_", 1)[-1] if pacific_files else "00000000"
+        _api_spec(feeds, simulator.base_url, week)
         yield DemoSources(
             environ={SFTP_PASSWORD_ENV: password, API_TOKEN_ENV: token},
             sftp_files=[path.name for path in nordic_files],

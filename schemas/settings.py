@@ -9,6 +9,7 @@ The home folder (THROUGHLINE_HOME, default ~/.throughline) holds everything a de
     landing/     every received file exactly as received, content-addressed by SHA-256 (immutable)
     channels/    what each pulled source (SFTP manifest, API watermark) has already given
     warehouse/   Delta Lake tables and the DuckDB catalog of views (throughline.duckdb)
+    reports/     partner scorecards (partners/<partner_id>.html) and the vendor overview (index.html)
     dagster/     the Dagster instance (DAGSTER_HOME), runs, event logs and schedules
     work/        scratch space for loads in progress (safe to delete when nothing runs)
 """
@@ -82,6 +83,10 @@ class ThroughlineSettings(BaseModel):
     @property
     def warehouse_dir(self) -> Path:
         return self.home / "warehouse"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
 
     @property
     def catalog_path(self) -> Path:

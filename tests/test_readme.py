@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from sampledata.generator import generate_samples
@@ -160,3 +161,50 @@ def test_readme_fix_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
         assert "applied to history" in result.stderr
         assert any(line.startswith(row) for line in path.read_text(encoding="utf-8").splitlines())
     assert _query(totals, env) == before
+
+
+def test_make_run_builds_the_marts_and_scorecards(demo_env: dict[str, str], tmp_path: Path) -> None:
+    home = Path(demo_env["THROUGHLINE_HOME"])
+    partners = _query("select partner_id from partners order by 1", demo_env)[1:]
+    months = _query(
+        "select distinct date_trunc('month', transaction_date) from sellout where partner_id is not null",
+        demo_env,
+    )[1:]
+    grid = _query(
+        "select count(*), count(distinct partner_id), count(distinct month) from partner_performance",
+        demo_env,
+    )[1]
+    assert grid == f"{len(partners) * len(months)},{len(partners)},{len(months)}"
+    columns = _query("select * from partner_performance limit 0", demo_env)[0].split(",")
+    for name in ("partner_id", "month", "revenue_base", "units", "quota", "attainment_pct", "tier"):
+        assert name in columns
+    assert {"next_tier", "gap_to_next_tier"} <= set(columns)
+    totals = _query(
+        "select (select sum(revenue_base) from partner_performance) = "
+        "(select sum(net_amount_base) from sellout where partner_id is not null)",
+        demo_env,
+    )[1]
+    assert totals == "true"
+    not_received = _query(
+        "select distributor_id, status from distributor_data_quality where status <> 'received'", demo_env
+    )[1:]
+    assert not_received == ["albion_uk,missing"]  # the sample's deliberately missing weekly report
+    supply = _query(
+        "select distinct distributor_id from inventory_health where weeks_of_supply is not null order by 1",
+        demo_env,
+    )[1:]
+    assert supply == ["keystone_edi", "northwind_us"]
+    pages = sorted(path.stem for path in (home / "reports" / "partners").glob("*.html"))
+    assert pages == partners and (home / "reports" / "index.html").is_file()
+
+    out = tmp_path / "export"
+    _run([str(BIN / "throughline"), "export", "--partner", partners[0], "--out", str(out)], demo_env)
+    exported = pl.read_csv(out / f"{partners[0]}-sellout.csv", infer_schema=False)
+    assert exported.height > 0 and set(exported["partner_id"]) == {partners[0]}
+    others = set(
+        _query(f"select distinct reseller_name from sellout where partner_id <> '{partners[0]}'", demo_env)[
+            1:
+        ]
+    ) - set(exported["reseller_name"])
+    text = (out / f"{partners[0]}-sellout.csv").read_text(encoding="utf-8")
+    assert not [name for name in others if name.strip('"') and name.strip('"') in text]

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.tables import TABLE_COLUMNS
-from warehouse.reference_tables import REFERENCE_TABLES
+from warehouse.reference_tables import MART_TABLES, REFERENCE_TABLES
 from warehouse.storage import WarehouseStorage
 
 EXTENSION_NAME = "delta"
@@ -131,7 +131,7 @@ def all_view_sql(storage: WarehouseStorage) -> list[str]:
     exist, then the exception views whose inputs exist."""
     statements = [view_sql(storage, view) for view in VIEW_TABLES]
     present = set(VIEW_TABLES)
-    for view in REFERENCE_VIEWS:
+    for view in (*REFERENCE_VIEWS, *MART_TABLES):
         if storage.table_exists(view):
             uri = _delta_uri(storage, view)
             statements.append(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM delta_scan('{uri}')")

@@ -29,6 +29,14 @@ REFERENCE_TABLES = (
     "rebate_programs",
 )
 """Every reference and resolution table (the catalog shows each as a view of the same name)."""
+MART_TABLES = (
+    "partner_performance",
+    "distributor_data_quality",
+    "inventory_health",
+    "rebate_accruals",
+    "partner_anomalies",
+)
+"""The marts (`marts.MART_NAMES`), also written whole, each a view of the same name."""
 
 
 def write_reference_table(storage: WarehouseStorage, name: str, frame: pl.DataFrame) -> bool:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from cli.main import main
@@ -203,3 +204,14 @@ def test_table_output_never_cuts_a_fix_hint() -> None:
     stream = io.StringIO()
     write_frame(pl.DataFrame({"source_name": ["x.csv"], "error": [hint * 3]}), "table", stream)
     assert hint * 3 in stream.getvalue()
+
+
+def test_csv_output_writes_lists_as_json_text() -> None:
+    import io
+
+    from cli.output import write_frame
+
+    frame = pl.DataFrame({"partner_id": ["P1", "P2"], "missing": [["Security, Pro", "Wireless"], []]})
+    out = io.StringIO()
+    write_frame(frame, "csv", out)
+    assert out.getvalue() == 'partner_id,missing\r\nP1,"[""Security, Pro"", ""Wireless""]"\r\nP2,[]\r\n'

@@ -45,7 +45,7 @@ def quality(load_rows: list[dict], as_of: date, *, lines: pl.DataFrame = NO_LINE
         loads(*load_rows), distributors=distributors(**cadences), sellout=lines, inventory=NO_STOCK,
         as_of=as_of, grace_days=grace_days,
     )  # fmt: skip
-    return {(row["feed_id"], row["period_start"]): row for row in mart.iter_rows(named=True)}
+    return {(row["distributor_id"], row["period_start"]): row for row in mart.iter_rows(named=True)}
 
 
 def test_a_report_received_after_its_due_day_is_late() -> None:
@@ -367,3 +367,21 @@ def test_empty_inputs_give_empty_marts_with_their_columns() -> None:
     assert {name: (mart.height, dict(mart.schema)) for name, mart in marts.items()} == {
         name: (0, schema) for name, schema in SCHEMAS.items()
     }
+
+
+def test_any_feed_of_the_distributor_delivers_its_period() -> None:
+    """A distributor moving from file drops to its API keeps one schedule: no period goes missing."""
+    mart = build_distributor_data_quality(
+        loads(
+            load("w", date(2026, 1, 5), date(2026, 1, 12)),
+            load("w_api", date(2026, 1, 12), date(2026, 1, 19), distributor_id="w"),
+        ),
+        distributors=distributors(w="weekly"),
+        sellout=NO_LINES,
+        inventory=NO_STOCK,
+        as_of=date(2026, 1, 22),
+    )
+    assert [(r["feed_id"], r["period_start"], r["status"]) for r in mart.iter_rows(named=True)] == [
+        ("w", date(2026, 1, 5), "received"),
+        ("w_api", date(2026, 1, 12), "received"),
+    ]

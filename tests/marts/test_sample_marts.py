@@ -182,7 +182,11 @@ def test_distributor_data_quality_finds_the_missing_albion_report(sample, as_of_
     as_of = truth.as_of + timedelta(days=as_of_offset)
     mart = build_marts(sample.inputs(as_of))["distributor_data_quality"]
     (late,) = truth.late_reports
-    rows = {(row["feed_id"], row["period_start"]): row for row in mart.iter_rows(named=True)}
+    # A missing period has no delivering feed: it is keyed by its distributor and dataset.
+    rows = {
+        (row["feed_id"] or (row["distributor_id"], row["dataset"]), row["period_start"]): row
+        for row in mart.iter_rows(named=True)
+    }
     # Every file's period is there, received on time (each arrives the Monday after its week).
     for item in truth.files:
         row = rows[(item.feed_id, item.period_start)]
@@ -197,8 +201,9 @@ def test_distributor_data_quality_finds_the_missing_albion_report(sample, as_of_
     if as_of < last_due:  # the Albion week ending on the Sunday before as_of is not yet due
         assert missing == {}
     else:
-        assert list(missing) == [(late.feed_id, late.missing_period)]
-        row = missing[(late.feed_id, late.missing_period)]
+        key = ((late.distributor_id, "sellout"), late.missing_period)
+        assert list(missing) == [key]
+        row = missing[key]
         assert row["status"] == "missing" and row["distributor_id"] == late.distributor_id
         assert (row["due_on"], row["days_late"], row["files"], row["received_at"]) == (
             last_due,
