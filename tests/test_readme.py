@@ -96,7 +96,7 @@ def test_readme_shell_snippets(demo_env: dict[str, str]) -> None:
             (".venv/bin/throughline query", ".venv/bin/throughline status", ".venv/bin/duckdb")
         )
     ]
-    assert len(commands) == 3  # query, status and the DuckDB CLI
+    assert len(commands) == 4  # two queries, status and the DuckDB CLI
     for command in commands:
         command = command.split("  #")[0].replace(".venv/bin/", f"{BIN}/")
         result = subprocess.run(
@@ -208,3 +208,23 @@ def test_make_run_builds_the_marts_and_scorecards(demo_env: dict[str, str], tmp_
     ) - set(exported["reseller_name"])
     text = (out / f"{partners[0]}-sellout.csv").read_text(encoding="utf-8")
     assert not [name for name in others if name.strip('"') and name.strip('"') in text]
+
+
+def test_readme_export_and_pull_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
+    lines = [
+        line.strip().split("  #")[0]
+        for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+        for line in block.splitlines()
+        if line.strip().startswith((".venv/bin/throughline export", ".venv/bin/throughline pull"))
+    ]
+    assert [line.split()[1] for line in lines] == ["pull", "export"]
+    pull, export = (shlex.split(line.replace(".venv/bin/", f"{BIN}/")) for line in lines)
+    refused = subprocess.run(pull, env=demo_env, capture_output=True, text=True, timeout=300)
+    # The demo's servers stop with the demo, and its specs drop their `source:` sections with them.
+    assert refused.returncode == 2 and "has a `source:` section" in refused.stderr
+    export[export.index("--out") + 1] = str(tmp_path / "export")
+    _run(export, demo_env)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "P0001-sellout.csv",
+        "P0001-sellout.parquet",
+    ]
