@@ -20,12 +20,14 @@ from pathlib import Path
 import polars as pl
 
 from ingest.context import IngestContext
-from marts import MART_NAMES, MartInputs, build_marts
+from marts import MART_NAMES, SCHEMAS, MartInputs, build_marts
 from reports import ReportsWritten, export_partner, write_reports
 from schemas.tables import TABLE_COLUMNS, empty_frame
 from warehouse.reference_tables import read_reference_table, write_reference_table
 from warehouse.tables import scan_table
 
+MART_SCHEMAS = SCHEMAS
+"""Every mart's columns and Polars types (what the Dagster checks compare the stored tables with)."""
 HIDDEN_SELLOUT_COLUMNS = ("received_at",)
 """Not in the `sellout` view, so not in an export either."""
 

@@ -1,4 +1,5 @@
-"""All Dagster definitions load, validate from the workspace, and show the graph, checks and sensor."""
+"""All Dagster definitions load, validate from the workspace, and show the graph, checks, sensor
+and schedule."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import dagster as dg
 
 from pipelines.definitions import defs
 from tests.conftest import REPO_ROOT
-from warehouse.reference_tables import REFERENCE_TABLES
+from warehouse.reference_tables import MART_TABLES, REFERENCE_TABLES
 
 
 def test_definitions_load_with_graph_checks_sensor_and_partitions() -> None:
@@ -25,8 +26,10 @@ def test_definitions_load_with_graph_checks_sensor_and_partitions() -> None:
         "core/sellout",
         "core/inventory",
         *(f"reference/{table}" for table in REFERENCE_TABLES),
+        *(f"marts/{mart}" for mart in MART_TABLES),
+        "reports/scorecards",
     }
-    checks = {key.name for key in repository.asset_graph.asset_check_keys}
+    checks = {key.name for key in repository.asset_graph.asset_check_keys if key.asset_key.path[0] != "marts"}
     assert checks == {
         "row_reconciliation",
         "quarantine_rate",
@@ -71,3 +74,49 @@ def test_workspace_validates_with_the_dagster_cli(home: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_marts_run_daily_when_started_after_core_and_reference() -> None:
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    performance = graph.get(dg.AssetKey(["marts", "partner_performance"]))
+    assert performance.partitions_def is None
+    assert {"core/sellout", "reference/partners", "reference/quotas", "reference/tiers"} <= {
+        key.to_user_string() for key in performance.parent_keys
+    }
+    assert "ops/loads" in {
+        key.to_user_string()
+        for key in graph.get(dg.AssetKey(["marts", "distributor_data_quality"])).parent_keys
+    }
+    scorecards = graph.get(dg.AssetKey(["reports", "scorecards"]))
+    assert {"marts/partner_performance", "marts/rebate_accruals"} <= {
+        key.to_user_string() for key in scorecards.parent_keys
+    }
+    checks = {
+        (key.asset_key.path[-1], key.name)
+        for key in graph.asset_check_keys
+        if key.asset_key.path[0] == "marts"
+    }
+    assert checks == {
+        *(
+            (mart, check)
+            for mart in MART_TABLES
+            for check in ("not_empty", "keys_unique", "columns_and_types")
+        ),
+        ("partner_performance", "reconciles_with_sellout"),
+        ("partner_anomalies", "reconciles_with_sellout"),
+    }
+    blocking = {key.name for key in graph.asset_check_keys if graph.get_check_spec(key).blocking}
+    assert blocking == {"row_reconciliation", "reconciles_with_sellout"}
+
+    schedule = repository.get_schedule_def("marts_daily")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
+    job = repository.get_job("marts")
+    assert schedule.job_name == "marts"
+    assert job.partitions_def is None
+    assert {key.to_user_string() for key in job.asset_layer.asset_graph.executable_asset_keys} >= {
+        *(f"marts/{mart}" for mart in MART_TABLES),
+        "reports/scorecards",
+    }
+    assert len(job.asset_layer.asset_graph.asset_check_keys) == len(checks)
