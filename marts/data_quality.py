@@ -162,8 +162,10 @@ def _periods(received: pl.DataFrame, cadences: dict[str, str], as_of: date, grac
     """Every (distributor, dataset, period) to report on: the expected ones and any other a file was
     received for."""
     rows = []
-    feeds = received.filter(pl.col("dataset").is_not_null()).group_by("distributor_id", "dataset").agg(
-        pl.col("period_start").unique().sort().alias("reported")
+    feeds = (
+        received.filter(pl.col("dataset").is_not_null())
+        .group_by("distributor_id", "dataset")
+        .agg(pl.col("period_start").unique().sort().alias("reported"))
     )
     for feed in feeds.iter_rows(named=True):
         cadence = cadences.get(feed["distributor_id"])
@@ -182,8 +184,7 @@ def _periods(received: pl.DataFrame, cadences: dict[str, str], as_of: date, grac
                 }
             )
     schema = {
-        name: SCHEMA[name]
-        for name in ("distributor_id", "dataset", "cadence", "period_start", "period_end")
+        name: SCHEMA[name] for name in ("distributor_id", "dataset", "cadence", "period_start", "period_end")
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
