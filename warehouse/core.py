@@ -305,15 +305,21 @@ def refresh_partitions(
         mine = pl.col("distributor_id") == distributor_id
         staging = scan_table(storage, CORE_TABLES[dataset]).filter(mine)
         core = scan_table(storage, dataset).filter(mine)
+        date_field = DATE_FIELDS[dataset]
+        in_core = _partitions(storage, dataset, distributor_id, date_field)
+        in_staging = _partitions(storage, CORE_TABLES[dataset], distributor_id, date_field)
         keys = ["load_id", "line_id", "source_row"]
-        rows = {
-            load: enrich(
-                dataset,
-                staging.filter(pl.col("load_id") == load)
-                .join(core.filter(pl.col("load_id") == load).select(keys), on=keys, how="semi")
+        rows = {}
+        for load in sorted(load_ids):
+            staged = staging.filter(pl.col("load_id") == load)
+            if load in in_core and load in in_staging and in_core[load].rows == in_staging[load].rows:
+                # Core holds a subset of the load's staging rows: as many rows means all of them.
+                rows[load] = enrich(dataset, staged)
+                continue
+            kept = (
+                staged.join(core.filter(pl.col("load_id") == load).select(keys), on=keys, how="semi")
                 .sort("source_row")
-                .unique(subset="line_id", keep="first", maintain_order=True),
+                .unique(subset="line_id", keep="first", maintain_order=True)
             )
-            for load in sorted(load_ids)
-        }
+            rows[load] = enrich(dataset, kept)
         write_partitions(storage, dataset, distributor_id, rows)
