@@ -172,6 +172,8 @@ def refresh_reference(context: IngestContext, *, force: bool = False) -> Referen
     if not force and storage.read_meta(REFERENCE_FINGERPRINT) == fingerprint:
         return report
     with distributor_lock(context.lock_dir, REFERENCE_LOCK):
+        if not force and storage.read_meta(REFERENCE_FINGERPRINT) == fingerprint:
+            return report  # another run applied it while this one waited
         try:
             data = load_reference(
                 context.settings.reference_dir,
