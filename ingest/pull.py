@@ -26,6 +26,7 @@ from ingest.context import IngestContext
 from ingest.plan import Incoming
 from ingest.run import RunReport, ingest_files
 from schemas.feed_spec import FeedSpec
+from schemas.settings import ThroughlineSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,13 @@ def pulled_specs(context: IngestContext, distributor_ids: list[str] | None = Non
     ]
 
 
+def state_file(settings: ThroughlineSettings, spec_id: str) -> Path:
+    """Where the state of a spec's source is kept (the one rule; sensors read it too)."""
+    return settings.channels_dir / f"{spec_id}.json"
+
+
 def state_path(context: IngestContext, spec: FeedSpec) -> Path:
-    return context.settings.channels_dir / f"{spec.id}.json"
+    return state_file(context.settings, spec.id)
 
 
 def pull_source(

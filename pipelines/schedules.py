@@ -1,8 +1,11 @@
-"""Schedules: when the marts and the scorecards are rebuilt without anyone asking.
+"""Schedules: when the marts and the scorecards are rebuilt, and when each HTTP API is pulled.
 
 `marts_daily` is stopped until someone starts it in the UI (Automation): publishing is a choice,
 and a new code location should not write pages on its own. Each tick names its own day as `as_of`,
 so a tick that starts late, or a retry, still describes the day it was due.
+
+Each feed spec with an API source gets a schedule at its `source.schedule` (cron, UTC) that runs
+the spec's pull job (`pipelines.pulls`); it runs from the start, since the spec asked for it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.mart_assets import publish_marts
+from pipelines.pulls import HOST_TAG, SPEC_TAG, apply_pool_limit, endpoint_of, pool_limit_of, pool_of
+from schemas.feed_spec import FeedSpec
 
 MARTS_DAILY = "marts_daily"
 MARTS_DAILY_CRON = "0 6 * * *"
@@ -34,3 +39,30 @@ def build_marts_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDef
         )
 
     return marts_daily
+
+
+def pull_schedule_name(spec_id: str) -> str:
+    return f"pull_{spec_id}_schedule"
+
+
+def build_api_schedule(spec: FeedSpec, job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    """The schedule of one spec's API source: its pull job at the spec's cron (UTC)."""
+    source = spec.source
+    assert source is not None and source.type == "api"
+
+    @dg.schedule(
+        name=pull_schedule_name(spec.id),
+        job_name=job.name,  # by name: Definitions binds the job's resources
+        cron_schedule=source.schedule,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Pull `{spec.id}` from {source.base_url}{source.path} at `{source.schedule}` (UTC).",
+    )
+    def api_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        apply_pool_limit(context.instance, pool_of(source), pool_limit_of(source))
+        due = context.scheduled_execution_time.isoformat()
+        return dg.RunRequest(
+            run_key=f"{spec.id}/{due}", tags={SPEC_TAG: spec.id, HOST_TAG: endpoint_of(source), "due": due}
+        )
+
+    return api_schedule

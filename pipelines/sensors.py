@@ -1,10 +1,16 @@
-"""Sensors: the inbox watcher. Files dropped in `inbox/<distributor_id>/` launch runs once they stop growing.
+"""Sensors: the inbox watcher, and one watcher per SFTP source. They decide when; runs do the work.
 
-The cursor is a manifest of what was seen (path -> size, mtime), not a wall-clock mark, so a file
+Inbox: files dropped in `inbox/<distributor_id>/` launch ingest runs once they stop growing. The
+cursor is a manifest of what was seen (path -> size, mtime), not a wall-clock mark, so a file
 copied in with an old modification time is never skipped. A file is launched only once it has
 stopped growing (same size and mtime on two consecutive ticks). The ready files of one
 distributor and report date share one run; the run key names the files' versions, so a file
 launches one run. Which distributor, spec and report date a file has is `ingest.route`'s call.
+
+SFTP: each tick lists the remote folder (one listing, no download) and, when files are complete
+and new, requests one run of the spec's pull job (`pipelines.pulls`), which downloads, lands and
+loads them. The cursor is the source's manifest as the sensor sees it (the last look, and what
+the pulls took), never the clock.
 """
 
 from __future__ import annotations
@@ -15,12 +21,24 @@ from collections import defaultdict
 
 import dagster as dg
 
+from connectors.channel import load_state
 from connectors.folder import list_inbox
+from connectors.manifest import Manifest
+from connectors.sftp import SftpConnector
+from ingest.pull import PULL_ERRORS, state_file
 from ingest.route import report_date_of, spec_for
 from pipelines.assets import RECEIVED_FILES
 from pipelines.partitions import distributor_partitions, partition_key
+from pipelines.pulls import (
+    HOST_TAG,
+    SPEC_TAG,
+    apply_pool_limit,
+    pool_limit_of,
+    pool_of,
+    pull_op_name,
+)
 from pipelines.resources import ThroughlineResource
-from schemas.feed_spec import load_spec_catalog, validate_distributor_id
+from schemas.feed_spec import FeedSpec, load_spec_catalog, validate_distributor_id
 
 INBOX_SENSOR_INTERVAL_SECONDS = 15
 RECEIVED_FILES_OP = "__".join(RECEIVED_FILES.path)
@@ -86,3 +104,96 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinit
         )
 
     return inbox_sensor
+
+
+READY_TAG = "throughline/ready"
+"""The hash of the file versions a pull run was requested for."""
+UNFINISHED_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+FAILED_RUN_STATUSES = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+def pull_sensor_name(spec_id: str) -> str:
+    return f"pull_{spec_id}_sensor"
+
+
+class SourceUnavailableError(RuntimeError):
+    """The sensor could not look at a source; the message names it and the cause, never a secret."""
+
+
+def build_sftp_sensor(spec: FeedSpec, job: dg.JobDefinition) -> dg.SensorDefinition:
+    """The sensor of one spec's SFTP source: a pull run when the listing shows complete, new files."""
+    source = spec.source
+    assert source is not None and source.type == "sftp"
+
+    @dg.sensor(
+        name=pull_sensor_name(spec.id),
+        job_name=job.name,  # by name: Definitions binds the job's resources
+        minimum_interval_seconds=source.poll_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Lists {source.endpoint}{source.remote_dir} every {source.poll_interval_seconds} s and "
+            f"launches `{job.name}` when complete new files are there."
+        ),
+    )
+    def sftp_sensor(context: dg.SensorEvaluationContext, throughline: ThroughlineResource) -> dg.SensorResult:
+        settings = throughline.settings
+        current = load_spec_catalog(settings.feeds_dir).specs.get(spec.id)
+        if current is None or current.source is None or current.source.type != "sftp":
+            return dg.SensorResult(
+                skip_reason=f"feed spec {spec.id} has no sftp source any more (or is invalid); "
+                "fix it, or reload the code location to drop this sensor",
+                cursor=context.cursor,
+            )
+        # What the pulls took is theirs (saved after landing); the last look is the sensor's own.
+        taken = Manifest.from_json(load_state(state_file(settings, spec.id)))
+        last_look = Manifest.from_json(context.cursor) if context.cursor else taken
+        manifest = Manifest(looks=dict(last_look.looks), taken=taken.taken, hashes=taken.hashes)
+        try:
+            with SftpConnector(current.source) as connector:
+                listing = connector.list_remote()
+                ready, waiting = connector.ready_files(listing, manifest)
+        except PULL_ERRORS as error:
+            # The connectors' messages name host, user and variable, never a secret value.
+            raise SourceUnavailableError(f"{spec.id}: cannot list the sftp source: {error}") from None
+        manifest.observe(listing.files)
+        # The content hashes stay in the state file: the cursor is stored at every tick.
+        cursor = Manifest(looks=manifest.looks, taken=manifest.taken).to_json()
+        for remote in waiting:
+            context.log.info(f"{spec.id}: {remote.name} is not complete yet")
+        if not ready:
+            return dg.SensorResult(skip_reason=f"{spec.id}: no complete new file", cursor=cursor)
+        instance = context.instance
+        if instance.get_runs_count(dg.RunsFilter(tags={SPEC_TAG: spec.id}, statuses=UNFINISHED_RUN_STATUSES)):
+            # One pull of a spec at a time: the next tick sees what that run took.
+            return dg.SensorResult(skip_reason=f"{spec.id}: a pull is under way", cursor=cursor)
+        versions = sorted(remote.run_key for remote in ready)
+        ready_key = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:32]
+        # A run that failed for good left these files untaken: ask again (a new run key), never skip them.
+        failed = instance.get_runs_count(
+            dg.RunsFilter(tags={SPEC_TAG: spec.id, READY_TAG: ready_key}, statuses=FAILED_RUN_STATUSES)
+        )
+        apply_pool_limit(instance, pool_of(current.source), pool_limit_of(current.source))
+        seen = [{"name": r.name, "size": r.size, "mtime": r.mtime} for r in ready]
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"{spec.id}/{ready_key}" + (f"/again{failed}" if failed else ""),
+                    run_config={"ops": {pull_op_name(spec.id): {"config": {"seen_complete": seen}}}},
+                    tags={
+                        SPEC_TAG: spec.id,
+                        HOST_TAG: current.source.endpoint,
+                        READY_TAG: ready_key,
+                        "throughline/files": str(len(ready)),
+                    },
+                )
+            ],
+            cursor=cursor,
+        )
+
+    return sftp_sensor

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.definitions import defs
+from pipelines.definitions import build_defs, defs
 from tests.conftest import REPO_ROOT
 from warehouse.reference_tables import MART_TABLES, REFERENCE_TABLES
 
 
-def test_definitions_load_with_graph_checks_sensor_and_partitions() -> None:
-    repository = defs.get_repository_def()
+def test_definitions_load_with_graph_checks_sensor_and_partitions(home: Path) -> None:
+    repository = defs().get_repository_def()  # what the workspace loads: THROUGHLINE_HOME's specs
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert keys == {
         "landing/received_files",
@@ -43,10 +43,13 @@ def test_definitions_load_with_graph_checks_sensor_and_partitions() -> None:
     job = repository.get_job("ingest")
     assert isinstance(job.partitions_def, dg.MultiPartitionsDefinition)
     assert {d.name for d in job.partitions_def.partitions_defs} == {"distributor", "date"}
+    # No spec of this home has a `source:`: nothing to pull (tests/pipelines/test_pulls.py has some).
+    assert {j.name for j in repository.get_all_jobs() if not j.name.startswith("__")} == {"ingest", "marts"}
+    assert [s.name for s in repository.sensor_defs] == ["inbox_sensor"]
 
 
-def test_lineage_runs_from_reference_to_core_and_ingest_runs_the_exception_checks() -> None:
-    graph = defs.get_repository_def().asset_graph
+def test_lineage_runs_from_reference_to_core_and_ingest_runs_the_exception_checks(home: Path) -> None:
+    graph = build_defs(home).get_repository_def().asset_graph
     parents = {
         name: {key.to_user_string() for key in graph.get(dg.AssetKey(["core", name])).parent_keys}
         for name in ("sellout", "inventory")
@@ -54,7 +57,7 @@ def test_lineage_runs_from_reference_to_core_and_ingest_runs_the_exception_check
     assert {"reference/partner_aliases", "reference/sku_map", "reference/fx_rates"} <= parents["sellout"]
     assert "reference/sku_map" in parents["inventory"]
     assert graph.get(dg.AssetKey(["reference", "sku_map"])).partitions_def is None
-    job = defs.get_repository_def().get_job("ingest")
+    job = build_defs(home).get_repository_def().get_job("ingest")
     assert not any(key.path[0] == "reference" for key in job.asset_layer.asset_graph.executable_asset_keys)
     exception_checks = {
         k.name for k in job.asset_layer.asset_graph.asset_check_keys if k.asset_key.path[0] == "core"
@@ -76,8 +79,8 @@ def test_workspace_validates_with_the_dagster_cli(home: Path) -> None:
     assert "Validation successful" in result.stdout + result.stderr
 
 
-def test_marts_run_daily_when_started_after_core_and_reference() -> None:
-    repository = defs.get_repository_def()
+def test_marts_run_daily_when_started_after_core_and_reference(home: Path) -> None:
+    repository = build_defs(home).get_repository_def()
     graph = repository.asset_graph
     performance = graph.get(dg.AssetKey(["marts", "partner_performance"]))
     assert performance.partitions_def is None

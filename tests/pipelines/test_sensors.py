@@ -7,13 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.definitions import defs
+from pipelines.definitions import build_defs
 from pipelines.resources import ThroughlineResource
 from sampledata.generator import copy_feed_specs
 
 
 def _tick(instance: dg.DagsterInstance, home: Path, cursor: str | None) -> dg.SensorResult:
-    sensor = defs.get_repository_def().get_sensor_def("inbox_sensor")
+    sensor = build_defs(home).get_repository_def().get_sensor_def("inbox_sensor")
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
