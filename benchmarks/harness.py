@@ -97,6 +97,8 @@ def fresh_home(root: Path, name: str) -> Path:
     (home / "feeds").mkdir(parents=True)
     for spec in (REPO / "sampledata" / "feeds").glob("*.yaml"):
         shutil.copyfile(spec, home / "feeds" / spec.name)
+    # The sample reference data, so the ingest resolves partners, SKUs and rates as in production.
+    shutil.copytree(REPO / "sampledata" / "reference", home / "reference")
     return home
 
 

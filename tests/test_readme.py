@@ -82,6 +82,10 @@ def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
         == "0"
     )
     assert int(_query("select count(*) from quarantine", demo_env)[1]) == len(truth.bad_records)
+    channels = _query(
+        "select channel, count(*) from loads where status = 'loaded' group by 1 order by 1", demo_env
+    )[1:]
+    assert [line.split(",")[0] for line in channels] == ["api", "folder", "sftp"]  # make run pulls two
     before = _query("select count(*), sum(net_amount) from sellout", demo_env)
     _run([str(BIN / "throughline"), "demo"], demo_env)  # `make run` again
     assert _query("select count(*), sum(net_amount) from sellout", demo_env) == before
