@@ -506,7 +506,8 @@ CROSS_FIELD_CHECKS: tuple[str, ...] = (
     "the dataset's required fields are mapped in `columns` or set in `constants` "
     "(sellout: transaction_date, distributor_sku, quantity; "
     "inventory: snapshot_date, distributor_sku, quantity_on_hand)",
-    "every `natural_key` field is mapped in `columns` or set in `constants`",
+    "every `natural_key` field is mapped in `columns` or set in `constants`, and none identifies an "
+    "end customer (name, e-mail, phone, address)",
     "`returns.convention: type_column` needs `columns.transaction_type`",
     "`unit_factors` needs `columns.unit_of_measure`",
     "every key of `parsing.implied_decimals` is a numeric field of the spec's dataset",
@@ -595,7 +596,18 @@ def cross_field_problems(data: Mapping[str, Any]) -> list[SpecProblem]:
                 )
             )
     natural_key = data.get("natural_key")
-    usable = [name for name in allowed if name in provided]
+    usable = [name for name in allowed if name in provided and name not in END_CUSTOMER_IDENTITY_FIELDS]
+    if isinstance(natural_key, list):
+        for name in natural_key:
+            if name in END_CUSTOMER_IDENTITY_FIELDS:
+                problems.append(
+                    SpecProblem(
+                        "natural_key",
+                        f"'{name}' identifies an end customer: line_id, an unkeyed hash of the key, "
+                        "would let anyone guess the identity",
+                        f"build the key from: {', '.join(usable) or '(none)'}",
+                    )
+                )
     if isinstance(natural_key, list) and isinstance(columns, Mapping):
         for name in natural_key:
             if isinstance(name, str) and name not in provided:

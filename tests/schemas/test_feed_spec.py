@@ -337,3 +337,14 @@ def test_sample_specs_stay_valid() -> None:
     catalog = load_spec_catalog(feed_spec_paths()[0].parent)
     assert not catalog.errors and not catalog.disabled_distributors and not catalog.warnings
     assert len(catalog.specs) == len(feed_spec_paths())
+
+
+def test_natural_key_may_not_name_an_end_customer(tmp_path: Path) -> None:
+    text = MINIMAL.replace("invoice_number: Inv}", "invoice_number: Inv, end_customer_email: Email}").replace(
+        "natural_key: [invoice_number]", "natural_key: [invoice_number, end_customer_email]"
+    )
+    assert "end_customer_email: Email" in text and "natural_key: [invoice_number, end_customer_email]" in text
+    problems = _problems(tmp_path, text)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("natural_key: 'end_customer_email' identifies an end customer")
+    assert "end_customer_email" not in problems[0].split("build the key from:")[1]
