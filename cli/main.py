@@ -215,9 +215,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from warehouse.catalog import ensure_catalog
 
     settings = _settings()
-    _existing_storage(settings)
+    storage = _existing_storage(settings)
     published = _publish(settings, args, args.as_of)
-    ensure_catalog(_existing_storage(settings), settings.catalog_path)
+    ensure_catalog(storage, settings.catalog_path)
     write_frame(
         pl.DataFrame(
             {

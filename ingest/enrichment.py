@@ -137,7 +137,8 @@ def distributors_frame(catalog: SpecCatalog) -> pl.DataFrame:
     )
 
 
-def _stored(context: IngestContext, name: str) -> pl.DataFrame:
+def stored_table(context: IngestContext, name: str) -> pl.DataFrame:
+    """A stored reference (or mart) table; a RuntimeError saying what to run when it was never written."""
     frame = read_reference_table(context.storage, name)
     if frame is None:
         raise RuntimeError(f"reference table {name!r} is missing: run `throughline ingest` or `demo` first")
@@ -152,11 +153,15 @@ def _resolve(context: IngestContext, reported: pl.DataFrame) -> pl.DataFrame:
     """Resolve `reported` keys with the stored reference tables; stamped with the time."""
     names = pl.concat(
         [
-            _stored(context, "partners_history").select("partner_id", "legal_name", "country", "postal_code"),
-            _stored(context, "partner_sites").select("partner_id", "legal_name", "country", "postal_code"),
+            stored_table(context, "partners_history").select(
+                "partner_id", "legal_name", "country", "postal_code"
+            ),
+            stored_table(context, "partner_sites").select(
+                "partner_id", "legal_name", "country", "postal_code"
+            ),
         ]
     ).unique(maintain_order=True)
-    approvals = _stored(context, APPROVALS_TABLE)
+    approvals = stored_table(context, APPROVALS_TABLE)
     resolved = resolve_partners(reported, names, approvals if approvals.height else None)
     return resolved.with_columns(
         pl.lit(datetime.now(UTC)).cast(RESOLUTION_STORED["resolved_at"]).alias("resolved_at")
@@ -261,14 +266,14 @@ def resolve_new_resellers(context: IngestContext, distributor_id: str, load_ids:
 
 def enrichment(context: IngestContext) -> Enrichment:
     """The stored reference data core updates apply."""
-    resolution = _stored(context, RESOLUTION_TABLE)
+    resolution = stored_table(context, RESOLUTION_TABLE)
     return Enrichment(
         base_currency=context.settings.base_currency,
         resolution=resolution.select(*REPORTED_KEYS, "partner_id"),
-        sku_map=_stored(context, "sku_map").select(
+        sku_map=stored_table(context, "sku_map").select(
             "distributor_id", "distributor_sku", "sku", "units_per_distributor_unit"
         ),
-        fx_rates=_stored(context, "fx_rates").select("rate_date", "currency", "rate_to_base"),
+        fx_rates=stored_table(context, "fx_rates").select("rate_date", "currency", "rate_to_base"),
     )
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import polars as pl
 
 from ingest.context import IngestContext
+from ingest.enrichment import stored_table
 from marts import MART_NAMES, SCHEMAS, MartInputs, build_marts
 from reports import ReportsWritten, export_partner, write_reports
 from schemas.tables import TABLE_COLUMNS, empty_frame
-from warehouse.reference_tables import read_reference_table, write_reference_table
+from warehouse.reference_tables import write_reference_table
 from warehouse.tables import scan_table
 
 MART_SCHEMAS = SCHEMAS
@@ -45,13 +46,6 @@ def _core(context: IngestContext, table: str) -> pl.DataFrame:
     if not context.storage.table_exists(table):
         return empty_frame(table)
     return scan_table(context.storage, table).collect()
-
-
-def _stored(context: IngestContext, name: str) -> pl.DataFrame:
-    frame = read_reference_table(context.storage, name)
-    if frame is None:
-        raise RuntimeError(f"table {name!r} is missing: run `throughline ingest` (or `make run`) first")
-    return frame
 
 
 def loads_with_delivery_time(context: IngestContext) -> pl.DataFrame:
@@ -79,14 +73,14 @@ def publish(context: IngestContext, as_of: date | None = None) -> Published:
         sellout=sellout,
         inventory=_core(context, "inventory"),
         loads=loads_with_delivery_time(context),
-        distributors=_stored(context, "distributors"),
-        partners=_stored(context, "partners"),
-        partners_history=_stored(context, "partners_history"),
-        products=_stored(context, "products"),
-        quotas=_stored(context, "quotas"),
-        tiers=_stored(context, "tiers"),
-        certifications=_stored(context, "certifications"),
-        rebate_programs=_stored(context, "rebate_programs"),
+        distributors=stored_table(context, "distributors"),
+        partners=stored_table(context, "partners"),
+        partners_history=stored_table(context, "partners_history"),
+        products=stored_table(context, "products"),
+        quotas=stored_table(context, "quotas"),
+        tiers=stored_table(context, "tiers"),
+        certifications=stored_table(context, "certifications"),
+        rebate_programs=stored_table(context, "rebate_programs"),
         as_of=as_of,
     )
     marts = build_marts(inputs)
@@ -109,4 +103,4 @@ def publish(context: IngestContext, as_of: date | None = None) -> Published:
 def export_partner_lines(context: IngestContext, partner_id: str, out_dir: Path) -> tuple[Path, Path]:
     """Write one partner's sell-out lines (the `sellout` view's columns) as CSV and Parquet."""
     sellout = scan_table(context.storage, "sellout").drop(HIDDEN_SELLOUT_COLUMNS)
-    return export_partner(sellout, partner_id, out_dir, partners=_stored(context, "partners"))
+    return export_partner(sellout, partner_id, out_dir, partners=stored_table(context, "partners"))

@@ -116,13 +116,16 @@ _PROGRAM_SCHEMA = {
     "eligible_tiers": STRINGS,
 }
 _ACCRUED_SCHEMA = {
-    "eligible": pl.Boolean(),
-    "revenue_qualifying": AMOUNT,
-    "baseline_revenue": AMOUNT,
-    "growth_pct": pl.Float64(),
-    "rebate_earned": AMOUNT,
-    "revenue_before": AMOUNT,
-    "revenue_after": AMOUNT,
+    name: SCHEMA[name]
+    for name in (
+        "eligible",
+        "revenue_qualifying",
+        "baseline_revenue",
+        "growth_pct",
+        "rebate_earned",
+        "revenue_before",
+        "revenue_after",
+    )
 }
 
 

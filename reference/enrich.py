@@ -79,6 +79,11 @@ def rates_by_day(pairs: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
     return converted.select("currency", "transaction_date", pl.col("fx_rate").alias("_fx_rate"))
 
 
+def _base_amount() -> pl.Expr:
+    """net_amount x `_fx_rate`, exact, rounded once to cents (half to even)."""
+    return (pl.col("net_amount").cast(_PRODUCT) * pl.col("_fx_rate").cast(_PRODUCT)).round(2).cast(AMOUNT)
+
+
 def enrich_sellout(rows: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
     """Sell-out rows with `partner_id`, `sku`, `units_per_distributor_unit`, converted `quantity` and
     `unit_price`, and `net_amount_base`, from the staging values (`quantity` and `unit_price` as the
@@ -91,11 +96,9 @@ def enrich_sellout(rows: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
     mapped = map_skus(with_partner.drop("sku", UNITS, strict=False), enrichment.sku_map)
     assert isinstance(mapped, pl.LazyFrame)
     rates = rates_by_day(rows, enrichment)
-    rate = pl.col("_fx_rate")
-    amount_base = (pl.col("net_amount").cast(_PRODUCT) * rate.cast(_PRODUCT)).round(2).cast(AMOUNT)
     converted = mapped.join(
         rates, on=["currency", "transaction_date"], how="left", nulls_equal=True, maintain_order="left"
-    ).with_columns(amount_base.alias("net_amount_base"))
+    ).with_columns(_base_amount().alias("net_amount_base"))
     return converted.select(columns)
 
 
@@ -121,8 +124,7 @@ def stale_sellout_rows(core: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFra
     reference data gives now (`load_id` and `source_row` of each), read from core alone."""
     keys = list(REPORTED_KEYS)
     sku_table = _sku_table(enrichment)
-    rate = pl.col("_fx_rate")
-    expected_base = (pl.col("net_amount").cast(_PRODUCT) * rate.cast(_PRODUCT)).round(2).cast(AMOUNT)
+    expected_base = _base_amount()
     checked = (
         core.join(_resolution_keys(enrichment.resolution), on=keys, how="left", nulls_equal=True)
         .join(sku_table, on=["distributor_id", "distributor_sku"], how="left")
