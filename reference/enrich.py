@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from reference.fx import convert
 from reference.partners import REPORTED_KEYS
 from reference.skus import map_skus
 
@@ -66,17 +65,81 @@ def _sku_table(enrichment: Enrichment) -> pl.LazyFrame:
     )
 
 
-def rates_by_day(pairs: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
-    """(currency, transaction_date) -> `_fx_rate` as `reference.fx.convert` picks it (that day's or the
-    latest earlier rate; 1 for the base currency; null where none is usable)."""
-    keyed = (
-        pairs.select("currency", "transaction_date")
-        .unique()
-        .with_columns(pl.lit(1, AMOUNT).alias("net_amount"))
+def _rates(enrichment: Enrichment) -> pl.DataFrame:
+    """The usable rates, `reference.fx.convert`'s way: base currency left out, nulls dropped, sorted."""
+    return (
+        enrichment.fx_rates.select(
+            pl.col("currency").cast(pl.String),
+            pl.col("rate_date").cast(pl.Date),
+            pl.col("rate_to_base").cast(_RATE),
+        )
+        .filter(pl.col("currency") != enrichment.base_currency)
+        .drop_nulls()
+        .unique(subset=["currency", "rate_date"], keep="last", maintain_order=True)
+        .sort("currency", "rate_date")
     )
-    converted = convert(keyed, enrichment.fx_rates, enrichment.base_currency)
-    assert isinstance(converted, pl.LazyFrame)
-    return converted.select("currency", "transaction_date", pl.col("fx_rate").alias("_fx_rate"))
+
+
+def rate_calendar(enrichment: Enrichment) -> pl.DataFrame:
+    """(currency, transaction_date) -> `_calendar_rate` for every day from a currency's first rate to
+    its latest: that day's rate or the latest earlier one, as `reference.fx.convert` picks it."""
+    rates = _rates(enrichment)
+    if rates.is_empty():
+        return pl.DataFrame(
+            schema={"currency": pl.String, "transaction_date": pl.Date, "_calendar_rate": _RATE}
+        )
+    days = (
+        rates.group_by("currency")
+        .agg(pl.date_ranges(pl.col("rate_date").min(), pl.col("rate_date").max(), "1d").first())
+        .explode("rate_date")
+        .rename({"rate_date": "transaction_date"})
+        .sort("currency", "transaction_date")
+    )
+    return days.join_asof(
+        rates.rename({"rate_date": "transaction_date", "rate_to_base": "_calendar_rate"}),
+        on="transaction_date",
+        by="currency",
+        strategy="backward",
+        check_sortedness=False,
+    )
+
+
+def _latest_rates(enrichment: Enrichment) -> pl.DataFrame:
+    """currency -> its latest rate (`_latest_rate`) and that rate's date (`_latest_date`)."""
+    return (
+        _rates(enrichment)
+        .group_by("currency")
+        .agg(
+            pl.col("rate_date").last().alias("_latest_date"),
+            pl.col("rate_to_base").last().alias("_latest_rate"),
+        )
+    )
+
+
+def with_fx_rate(rows: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
+    """`rows` with `_fx_rate`: 1 for the base currency, else the rate of the transaction date or the
+    latest earlier one (a day after a currency's latest rate takes that rate), null where none is
+    usable. Two hash joins with small tables (a calendar of currencies x days, the latest rates): no
+    pass over `rows` to find their dates first, so the rows stream through once."""
+    after_latest = pl.col("transaction_date") > pl.col("_latest_date")
+    return (
+        rows.join(
+            rate_calendar(enrichment).lazy(),
+            on=["currency", "transaction_date"],
+            how="left",
+            maintain_order="left",
+        )
+        .join(_latest_rates(enrichment).lazy(), on="currency", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("currency") == enrichment.base_currency)
+            .then(pl.lit(1, _RATE))
+            .when(after_latest)
+            .then(pl.col("_latest_rate"))
+            .otherwise(pl.col("_calendar_rate"))
+            .alias("_fx_rate")
+        )
+        .drop("_calendar_rate", "_latest_date", "_latest_rate")
+    )
 
 
 def _base_amount() -> pl.Expr:
@@ -95,10 +158,7 @@ def enrich_sellout(rows: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFrame:
     ).with_columns(pl.col("_partner").alias("partner_id"))
     mapped = map_skus(with_partner.drop("sku", UNITS, strict=False), enrichment.sku_map)
     assert isinstance(mapped, pl.LazyFrame)
-    rates = rates_by_day(rows, enrichment)
-    converted = mapped.join(
-        rates, on=["currency", "transaction_date"], how="left", nulls_equal=True, maintain_order="left"
-    ).with_columns(_base_amount().alias("net_amount_base"))
+    converted = with_fx_rate(mapped, enrichment).with_columns(_base_amount().alias("net_amount_base"))
     return converted.select(columns)
 
 
@@ -128,9 +188,7 @@ def stale_sellout_rows(core: pl.LazyFrame, enrichment: Enrichment) -> pl.LazyFra
     checked = (
         core.join(_resolution_keys(enrichment.resolution), on=keys, how="left", nulls_equal=True)
         .join(sku_table, on=["distributor_id", "distributor_sku"], how="left")
-        .join(
-            rates_by_day(core, enrichment), on=["currency", "transaction_date"], how="left", nulls_equal=True
-        )
+        .pipe(with_fx_rate, enrichment)
     )
     differs = (
         pl.col("partner_id").ne_missing(pl.col("_partner"))

@@ -6,7 +6,10 @@ from datetime import date
 from decimal import Decimal
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from reference import convert
 from reference.enrich import Enrichment, enrich_inventory, enrich_sellout, stale_sellout_rows
 from schemas.tables import INVENTORY_COLUMNS, SELLOUT_COLUMNS
 
@@ -142,3 +145,48 @@ def test_inventory_gets_the_sku_and_quantities_in_units() -> None:
         36,
         None,
     )
+
+
+DAYS = st.dates(min_value=date(2025, 12, 20), max_value=date(2026, 2, 10))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rates=st.lists(
+        st.tuples(DAYS, st.sampled_from(["EUR", "GBP", "USD"]), st.decimals("0.5", "2", places=4)),
+        max_size=12,
+        unique_by=lambda rate: (rate[0], rate[1]),
+    ),
+    lines=st.lists(
+        st.tuples(
+            st.one_of(st.none(), DAYS),
+            st.one_of(st.none(), st.sampled_from(["EUR", "GBP", "USD", "JPY"])),
+            st.decimals("-500", "500", places=2),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+)
+def test_the_streamed_base_amount_equals_the_as_of_conversion(rates, lines) -> None:
+    """Enrichment's rate lookup (a calendar, no join) picks the rate `reference.fx.convert` picks:
+    that day's or the latest earlier one, none before a currency's first rate, 1 for the base."""
+    fx_rates = pl.DataFrame(
+        [{"rate_date": day, "currency": currency, "rate_to_base": rate} for day, currency, rate in rates],
+        schema={"rate_date": pl.Date, "currency": pl.String, "rate_to_base": pl.Decimal(20, 10)},
+    )
+    rows = _sellout(
+        [
+            {
+                **LINE,
+                "line_id": str(n),
+                "source_row": n,
+                "transaction_date": day,
+                "currency": currency,
+                "net_amount": amount,
+            }
+            for n, (day, currency, amount) in enumerate(lines)
+        ]
+    )
+    enriched = enrich_sellout(rows, _enrichment(fx_rates=fx_rates)).collect()
+    expected = convert(rows.collect(), fx_rates, "USD")
+    assert enriched["net_amount_base"].to_list() == expected["net_amount_base"].to_list()

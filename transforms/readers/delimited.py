@@ -716,7 +716,10 @@ def _survey(
     )
     try:
         anomalies = flagged.head(MAX_SURVEY_ANOMALIES + 1).collect(engine="streaming")
-        line_count = lines.select(pl.len()).collect().item()
+        # The largest line number, streamed: `select(pl.len())` would count by mapping the whole file
+        # into memory (peak memory growing with the file).
+        last_line = lines.select(pl.col("line_no").max()).collect(engine="streaming").item()
+        line_count = 0 if last_line is None else int(last_line) + 1
     except POLARS_READ_ERRORS:
         return None
     if anomalies.height > MAX_SURVEY_ANOMALIES:
