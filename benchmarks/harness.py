@@ -10,7 +10,10 @@ run, each step in a fresh process so its peak memory (max RSS) is its own:
 - pandas + pandera doing the same normalization and checks (what a user would write);
 
 and, when `--history-lines` is given, a 10,000-line file into an empty warehouse and into one
-already holding that many lines of the same distributor. It prints a Markdown table and, with
+already holding that many lines of the same distributor. The other formats follow in a table of
+their own (`--xlsx-lines`, `--edi-lines`; 0 leaves one out): Albion's workbook, ingested end to end
+beside Polars `read_excel` (calamine) -> Parquet, and Keystone's EDI 867, ingested end to end (no
+raw-copy floor reads X12; its MB/s is shown). It prints a Markdown table and, with
 `--write`, appends it with the date, machine and versions to benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/harness.py --lines 5000000 --write
@@ -247,6 +250,54 @@ def measure_history(history_lines: int, history_files: int, root: Path) -> list[
     return [empty, full]
 
 
+def measure_other_formats(xlsx_lines: int, edi_lines: int, root: Path) -> str:
+    """Albion's workbook and Keystone's EDI 867 through `throughline ingest`, with their sizes."""
+    rows = []
+    if xlsx_lines:
+        path = generate("write_albion", root / "in" / "Albion_SellOut_20260105.xlsx", xlsx_lines)
+        size = path.stat().st_size
+        rows.append(
+            (
+                ingest(fresh_home(root, "home"), path, "albion_uk", xlsx_lines, "throughline ingest, xlsx"),
+                size,
+            )
+        )
+        excel = f"pl.read_excel({str(path)!r}, sheet_name='Sell-Out', read_options={{'header_row': 3}}).write_parquet({str(root / 'excel.parquet')!r})"
+        rows.append(
+            (
+                run(
+                    "Polars read_excel -> Parquet, xlsx", python(f"import polars as pl; {excel}"), xlsx_lines
+                ),
+                size,
+            )
+        )
+        path.unlink()
+    if edi_lines:
+        path = generate("write_keystone_867", root / "in" / "KEYSTONE_867_20260105.edi", edi_lines)
+        size = path.stat().st_size
+        rows.append(
+            (
+                ingest(
+                    fresh_home(root, "home"), path, "keystone_edi", edi_lines, "throughline ingest, EDI 867"
+                ),
+                size,
+            )
+        )
+        path.unlink()
+    lines = [
+        "**other formats**",
+        "",
+        "| step | lines | input | time | rows/s | MB/s | peak memory |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {m.step} | {m.rows:,} | {size / 1e6:,.0f} MB | {m.seconds:.2f} s | {m.rows_per_second:,.0f} | "
+        f"{size / 1e6 / m.seconds:,.1f} | {m.peak_mib:,.0f} MiB |"
+        for m, size in rows
+    ]
+    return "\n".join(lines)
+
+
 def table(feed: str, steps: list[Measure]) -> str:
     floor = next(s for s in steps if s.step.startswith("DuckDB"))
     lines = [
@@ -285,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--feeds", default="all", help="comma list of feed spec ids, or all")
     parser.add_argument(
+        "--xlsx-lines", type=int, default=200_000, help="lines of the workbook (default 200,000)"
+    )
+    parser.add_argument(
+        "--edi-lines", type=int, default=1_000_000, help="line items of the 867 (default 1,000,000)"
+    )
+    parser.add_argument(
         "--write", action="store_true", help=f"append the results to {RESULTS.relative_to(REPO)}"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
@@ -296,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.feeds != "all" and feed.spec_id not in args.feeds.split(","):
                 continue
             sections += [table(feed.name, measure_feed(feed, args.lines, root)), ""]
+            print("\n".join(sections[-2:]), flush=True)
+        if args.xlsx_lines or args.edi_lines:
+            sections += [measure_other_formats(args.xlsx_lines, args.edi_lines, root), ""]
             print("\n".join(sections[-2:]), flush=True)
         if args.history_lines:
             empty, full = measure_history(args.history_lines, args.history_files, root)

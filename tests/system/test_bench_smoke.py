@@ -37,6 +37,10 @@ def test_the_harness_measures_every_step_of_every_feed(tmp_path: Path) -> None:
             "2000",
             "--history-files",
             "2",
+            "--xlsx-lines",
+            "500",
+            "--edi-lines",
+            "1000",
             "--write",
             "--results",
             str(results),
@@ -57,5 +61,16 @@ def test_the_harness_measures_every_step_of_every_feed(tmp_path: Path) -> None:
             )
             assert row, f"{feed}: no row for {step}"
             assert float(row.group(1)) > 0 and int(row.group(3).replace(",", "")) > 0
+    for step, lines in (
+        ("throughline ingest, xlsx", "500"),
+        ("Polars read_excel -> Parquet, xlsx", "500"),
+        ("throughline ingest, EDI 867", "1,000"),
+    ):
+        row = re.search(
+            rf"\| {re.escape(step)} \| {lines} \| [0-9,]+ MB \| ([0-9.]+) s \| [0-9,]+ \| [0-9.,]+ \| ([0-9,]+) MiB \|",
+            report,
+        )
+        assert row, f"no row for {step}"
+        assert float(row.group(1)) > 0 and int(row.group(2).replace(",", "")) > 0
     assert "10,000 lines, empty warehouse" in report and "warehouse holding 2,000 lines" in report
     assert re.search(r"polars \d", report) and "cores" in report
