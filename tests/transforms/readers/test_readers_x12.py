@@ -1,7 +1,8 @@
 """The X12 reader: the real 867/852 samples read into hand-checked records, other transaction sets
 refused, return and price-adjustment signs, envelope checks that reject one set and keep the rest,
-streaming across chunk boundaries, and property tests (round trip with random delimiters, fuzzed
-bytes never crash or hang the reader)."""
+streaming across chunk boundaries, delimiters that are not ASCII, values finished on string views
+matching the expressions they replace, and property tests (round trip with random delimiters,
+fuzzed bytes never crash or hang the reader)."""
 
 from __future__ import annotations
 
@@ -728,3 +729,56 @@ def test_a_line_item_takes_values_from_its_own_segments_only(tmp_path: Path) -> 
         ("A1", None, "EA", None),
         ("A2", "3.00", "BX", "9"),
     ]
+
+
+WIDE_DATE = "\uff12\uff10\uff12\uff14\uff10\uff11\uff10\uff11"
+"""20240101 in fullwidth digits: `\\d` of the date expressions matches them, an ASCII check not."""
+
+
+def test_values_finished_on_their_views_match_the_expressions(tmp_path: Path) -> None:
+    """Signs, dates, units and invoice lines finished on string views (short texts) and by the
+    Polars expressions (long texts, non-ASCII digits) give the same text."""
+    body = ["ST*867*0001", "BPT*00*R1*240105*SD", "CUR*SE*EUR"]
+    cases = [
+        # (PTD01, DTM, QTY, LIN01, UIT, AMT)
+        ("BN", "DTM*003*240105", "QTY*32*+5*EA>1", "7", "UIT*EA*2.50", "AMT*1*10.00"),
+        (
+            "BN",
+            "DTM*003*990101",
+            "QTY*32*+12345678901234*>1",
+            "12345678901234",
+            "UIT*BX*1",
+            "AMT*1*1234567890123.45",
+        ),
+        ("RV", "DTM*011*****RD8*20240101-20240131", "QTY*32*-3", "A7", "UIT*EA", "AMT*1*-7.50"),
+        ("SS", "DTM*003*2024010", "QTY*32*4*LONGUNITNAME>X", "١٢", "UIT*EA", "AMT*1*+7"),
+        ("PA", f"DTM*003*{WIDE_DATE}", "QTY*32*9", "", "UIT*EA", "AMT*1*+1.20"),
+    ]
+    for code, dtm, qty, line, uit, amt in cases:
+        body += [f"PTD*{code}", dtm, "N1*BY*ACME*91*R1", qty, f"LIN*{line}*VP*A1", uit, amt]
+    body.append(f"CTT*{len(cases)}")
+
+    frame, _, _ = read(write(tmp_path, envelope([body])), tmp_path / "work")
+
+    assert frame.select(
+        "transaction_date", "quantity", "reported_quantity", "unit_of_measure", "invoice_line", "net_amount"
+    ).rows() == [
+        ("2024-01-05", "-5", "+5", "EA", "7", "-10.00"),
+        ("1999-01-01", "-12345678901234", "+12345678901234", "BX", "12345678901234", "-1234567890123.45"),
+        ("2024-01-01", "-3", "-3", "EA", None, "-7.50"),
+        ("2024010", "4", "4", "LONGUNITNAME", "١٢", "+7"),
+        (f"{WIDE_DATE[:4]}-{WIDE_DATE[4:6]}-{WIDE_DATE[6:]}", "0", "9", "EA", None, "+1.20"),
+    ]
+
+
+def test_delimiters_that_are_not_ascii_read_like_ascii_ones(tmp_path: Path) -> None:
+    lines = [("SS", "A1", "4", "10.00"), ("BN", "A2", "2", "5.00")]
+    text = envelope([sale_set("0001", lines)])
+    ascii_frame, _, _ = read(write(tmp_path, text), tmp_path / "ascii")
+    # Element separator "§" and segment terminator "¶" (two bytes each in UTF-8).
+    other = text.replace("*", "§").replace("~", "¶")
+
+    frame, skipped, notes = read(write(tmp_path, other, "other.edi"), tmp_path / "other")
+
+    assert frame.equals(ascii_frame)
+    assert notes == [] and skipped["empty_transaction_set"] == 0
