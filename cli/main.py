@@ -19,9 +19,12 @@ import polars as pl
 from cli.output import StderrProgress, err, write_frame
 from schemas.feed_spec import FeedSpecError, load_spec_catalog
 from schemas.settings import (
+    DEFAULT_LANDING_RETENTION_DAYS,
     DEMO_KEY_FILE,
     HOME_ENV,
+    LANDING_RETENTION_ENV,
     CustomerKeyError,
+    SettingsError,
     ThroughlineSettings,
     resolve_customer_key,
 )
@@ -564,6 +567,108 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from ingest.forget import ErasureError, ErasureRequest, forget_customer
+
+    settings = _settings()
+    _existing_storage(settings)
+    request = ErasureRequest(
+        names=tuple(args.name),
+        emails=tuple(args.email),
+        phones=tuple(args.phone),
+        addresses=tuple(args.address),
+        keys=tuple(args.key),
+        reference=args.reference,
+    )
+    if request.is_empty():
+        raise UserError("name the customer: give --name, --email, --phone, --address or --key (see --help)")
+    try:
+        erasure = forget_customer(_context(settings, args), request, dry_run=args.dry_run)
+    except ErasureError as error:
+        raise UserError(str(error)) from error
+    write_frame(
+        pl.DataFrame(
+            [
+                {
+                    "distributor_id": f.landed.distributor_id,
+                    "source_name": f.landed.source_name,
+                    "load_id": f.landed.load_id,
+                    "records": f.records,
+                    "places_kept": f.kept,
+                    "status": "would redact" if args.dry_run and f.copy is not None else f.status,
+                }
+                for f in erasure.files
+            ],
+            schema={
+                "distributor_id": pl.String,
+                "source_name": pl.String,
+                "load_id": pl.String,
+                "records": pl.Int64,
+                "places_kept": pl.Int64,
+                "status": pl.String,
+            },
+        ),
+        args.format,
+    )
+    files = len(erasure.files)
+    err(
+        f"{erasure.records} record(s) in {files} landed file(s) name the customer; "
+        f"{len(erasure.keys)} end_customer_key value(s) to erase"
+        + (" (dry run: nothing changed)" if args.dry_run else "")
+    )
+    if not args.dry_run and (erasure.history_files_removed or erasure.reloaded):
+        removed = ", ".join(f"{table} {count}" for table, count in erasure.history_files_removed.items())
+        err(
+            f"redacted copies replace {sum(f.status == 'redacted' for f in erasure.files)} file(s) in landing "
+            f"(recorded in the landing_changes table); {len(erasure.reloaded)} load(s) re-run from them; "
+            f"{erasure.rows_unkeyed} row(s) of staging and core lost the key; older table versions removed "
+            f"(data files: {removed})"
+        )
+    for path in erasure.leftovers:
+        err(f"still holds one of the values (delete or fix it by hand): {path}")
+    for problem in erasure.problems:
+        err(f"problem: {problem}")
+    return 1 if erasure.problems or erasure.leftovers else 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from ingest.retention import apply_retention
+
+    settings = _settings()
+    _existing_storage(settings)
+    run = apply_retention(_context(settings, args), days=args.days, dry_run=args.dry_run)
+    write_frame(
+        pl.DataFrame(
+            [
+                {
+                    "distributor_id": landed.distributor_id,
+                    "source_name": landed.source_name,
+                    "received_at": landed.received_at,
+                    "bytes": landed.bytes,
+                    "status": "would purge" if args.dry_run else "purged",
+                }
+                for landed in run.purged
+            ],
+            schema={
+                "distributor_id": pl.String,
+                "source_name": pl.String,
+                "received_at": pl.Datetime("us", "UTC"),
+                "bytes": pl.Int64,
+                "status": pl.String,
+            },
+        ),
+        args.format,
+    )
+    err(
+        f"landing retention {run.days} days: {len(run.purged)} file(s) received before "
+        f"{run.cutoff:%Y-%m-%d %H:%M} UTC {'would be' if args.dry_run else 'were'} deleted from landing "
+        "(their rows stay in the warehouse; recorded in the landing_changes table)"
+    )
+    for landed in run.unfinished:
+        err(f"kept {landed.source_name} ({landed.distributor_id}): its load never finished")
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     from sampledata.generator import copy_feed_specs, generate_samples, write_truth
     from sampledata.reference import copy_reference
@@ -585,6 +690,16 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-16") from error
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of days, at least 1")
+    return days
 
 
 def _distributor_id(text: str) -> str:
@@ -779,6 +894,61 @@ def build_parser() -> argparse.ArgumentParser:
         "validate the reference folder and apply it to history now (ingest does it too)",
     ).set_defaults(handler=cmd_reference)
 
+    forget = with_verbose(
+        with_format(
+            commands.add_parser(
+                "forget",
+                help="erase one end customer's identifying data from landing, staging, core and quarantine",
+                description=(
+                    "Erase one end customer, as an erasure request names them. Every landed file whose "
+                    "records name the customer (one of their identity fields equals a value given here, "
+                    "case and runs of white space ignored, or their end_customer_key is one given) is "
+                    "replaced by a redacted copy in which those records' name, e-mail, phone and address "
+                    "are blank; the copy must read back as the same lines. The loads of those files are "
+                    "re-run from the copies, the customer's keys leave staging and core, and the older "
+                    "versions of the rewritten tables are removed. Each copy is recorded in the "
+                    "landing_changes table. It cannot be undone; run it with --dry-run first, and while "
+                    "no load runs. A name alone also matches namesakes: give the e-mail when there is one."
+                ),
+            )
+        )
+    )
+    forget.add_argument("--name", action="append", default=[], help="the customer's name (repeatable)")
+    forget.add_argument("--email", action="append", default=[], help="the customer's e-mail (repeatable)")
+    forget.add_argument("--phone", action="append", default=[], help="the customer's phone (repeatable)")
+    forget.add_argument(
+        "--address", action="append", default=[], help="the customer's address as reported (repeatable)"
+    )
+    forget.add_argument(
+        "--key", action="append", default=[], metavar="END_CUSTOMER_KEY", help="a key the customer has"
+    )
+    forget.add_argument(
+        "--reference", help="the request's reference, e.g. a ticket number (kept in the ledger)"
+    )
+    forget.add_argument("--dry-run", action="store_true", help="say what would be erased; change nothing")
+    forget.set_defaults(handler=cmd_forget)
+
+    retention = with_format(
+        commands.add_parser(
+            "retention",
+            help="delete landing files received longer ago than the retention period (default 730 days)",
+            description=(
+                "Delete from landing every file received more than the retention period ago "
+                f"({LANDING_RETENTION_ENV}, default {DEFAULT_LANDING_RETENTION_DAYS} days) whose load "
+                "finished. Their rows stay in the warehouse and the same bytes sent again are still a "
+                "duplicate, but they can no longer be re-run. Each deletion is recorded in the "
+                "landing_changes table."
+            ),
+        )
+    )
+    retention.add_argument(
+        "--days", type=_positive_days, help=f"the period in days (default: {LANDING_RETENTION_ENV})"
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted; change nothing"
+    )
+    retention.set_defaults(handler=cmd_retention)
+
     samples = commands.add_parser(
         "samples", help="write the sample feeds, specs and expected results to a folder"
     )
@@ -795,7 +965,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except BrokenPipeError:
         return 0
-    except (UserError, FeedSpecError) as error:
+    except (UserError, FeedSpecError, SettingsError) as error:
         err(f"error: {error}")
         return EXIT_USER_ERROR
     except Exception as error:

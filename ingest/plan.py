@@ -15,11 +15,13 @@ from ingest.route import (
     RoutingError,
     distributor_of,
     inbox_folder_of,
+    printable,
     refuse_unsafe_source,
     report_date_of,
     spec_for,
 )
 from warehouse.ledger import LandedFile, landed_files_of
+from warehouse.retention import purged_files
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,19 @@ def landed_in_range(
 ) -> list[LandedFile]:
     """Landed files (optionally one distributor, a report-date range) in arrival order: what reprocess re-runs."""
     chosen = []
+    purged = purged_files(context.storage)
     for landed in landed_files_of(context.storage, distributor_id):
         spec, _ = spec_for(context.catalog, landed.distributor_id, landed.source_name)
         report_date = report_date_of(spec, landed.source_name, landed.received_at)
         if (since and report_date < since) or (until and report_date > until):
+            continue
+        gone = not context.storage.local_path(landed.source_file).is_file()
+        if gone and (landed.distributor_id, landed.sha256) in purged:
+            # Re-running it would reject it (no bytes) and take its rows out of core.
+            context.progress.message(
+                f"{printable(landed.source_name)}: purged from landing (retention period); its rows stay, "
+                "it cannot be re-run"
+            )
             continue
         chosen.append(landed)
     return chosen

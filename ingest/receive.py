@@ -4,7 +4,10 @@ Under the distributor's lock: the bytes are landed (content-addressed), register
 `landed_files` with their arrival time, and classified against the ledger:
 
 - `new`: never seen for this distributor;
-- `resume`: landed before but its load never finished (a crash): it is loaded now;
+- `unloaded`: landed before with no load yet: a crashed run's file, or one another run is loading
+  right now (the same bytes sent twice at once); it is loaded now unless that run loaded it while
+  this one waited for the distributor's lock (then this copy is a `duplicate`);
+- `resume`: landed and loaded into staging, core not completed (a crash): it is loaded again;
 - `retry`: its earlier load was rejected (e.g. a spec has since been fixed): it is loaded again;
 - `duplicate`: identical bytes whose load finished: a `duplicate` row, nothing else changes.
 """
@@ -28,9 +31,10 @@ from warehouse.ledger import (
     register_landed,
     write_load,
 )
+from warehouse.retention import discard_stray_copy
 from warehouse.tables import distributor_lock
 
-ReceiptKind = Literal["new", "resume", "retry", "duplicate"]
+ReceiptKind = Literal["new", "unloaded", "resume", "retry", "duplicate"]
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,24 @@ def receive_file(context: IngestContext, path: Path, *, distributor_id: str, cha
             crash_point("after_register")
             return Receipt(entry, "new", path.name)
         status = load_statuses(context.storage, [existing.load_id]).get(existing.load_id)
-        if status in (None, "staged"):
+        if status is None:  # no load yet: a crashed run's, or another run's receiving these bytes now
+            return Receipt(existing, "unloaded", path.name)
+        if status == "staged":
             return Receipt(existing, "resume", path.name)
         if status == "rejected":
             return Receipt(existing, "retry", path.name)
-        now = next_arrival(context.storage, distributor_id, datetime.now(UTC))
-        row = _duplicate_row(existing, path.name, channel, now)
-        write_load(context.storage, row)
+        row = record_duplicate(context, existing, path.name, channel)
+        # Bytes an erasure redacted or the retention period purged must not come back with a resend.
+        discard_stray_copy(context.storage, landed_bytes.source_file)
         return Receipt(existing, "duplicate", path.name, duplicate_row=row)
+
+
+def record_duplicate(context: IngestContext, existing: LandedFile, source_name: str, channel: str) -> LoadRow:
+    """Write the `duplicate` load row of a file whose bytes `existing` already holds."""
+    now = next_arrival(context.storage, existing.distributor_id, datetime.now(UTC))
+    row = _duplicate_row(existing, source_name, channel, now)
+    write_load(context.storage, row)
+    return row
 
 
 def _duplicate_row(existing: LandedFile, source_name: str, channel: str, now: datetime) -> LoadRow:

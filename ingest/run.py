@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 
 import polars as pl
 
@@ -18,7 +18,7 @@ from ingest.context import IngestContext, check_customer_key
 from ingest.enrichment import ReferenceRefresh, refresh_reference
 from ingest.load import load_landed_file
 from ingest.plan import Incoming
-from ingest.receive import receive_file
+from ingest.receive import receive_file, record_duplicate
 from ingest.route import printable, route
 from warehouse.catalog import ensure_catalog
 from warehouse.core import CoreRebuild
@@ -73,10 +73,22 @@ def prepare(context: IngestContext) -> ReferenceRefresh:
     return refresh
 
 
-def load_one(context: IngestContext, landed: LandedFile) -> LoadRow:
-    """Route and load one landed file (a new one, a retry, or one a crash left unfinished)."""
+@overload
+def load_one(context: IngestContext, landed: LandedFile) -> LoadRow: ...
+@overload
+def load_one(context: IngestContext, landed: LandedFile, *, only_if_unfinished: bool) -> LoadRow | None: ...
+def load_one(
+    context: IngestContext, landed: LandedFile, *, only_if_unfinished: bool = False
+) -> LoadRow | None:
+    """Route and load one landed file (a new one, a retry, or one a crash left unfinished).
+
+    `only_if_unfinished` (a file received again while it has no load row: a crashed run's, or another
+    run's receiving the same bytes right now): None when that other run has loaded it meanwhile."""
     return load_landed_file(
-        context, landed, route(context.catalog, landed.distributor_id, landed.source_name, landed.received_at)
+        context,
+        landed,
+        route(context.catalog, landed.distributor_id, landed.source_name, landed.received_at),
+        only_if_unfinished=only_if_unfinished,
     )
 
 
@@ -92,7 +104,12 @@ def ingest_files(context: IngestContext, incoming: list[Incoming], *, confirm: b
             )
             report.outcomes.append(FileOutcome(item.path, item.channel, receipt.duplicate_row))
             continue
-        row = load_one(context, receipt.landed)
+        row = load_one(context, receipt.landed, only_if_unfinished=receipt.kind == "unloaded")
+        if row is None:  # another run received the same bytes at once and loaded them first
+            row = record_duplicate(context, receipt.landed, item.path.name, item.channel)
+            context.progress.message(
+                f"{printable(item.path.name)}: identical bytes already received; duplicate"
+            )
         handled.add(row.load_id)
         report.outcomes.append(FileOutcome(item.path, item.channel, row))
     report.resumed = finish_interrupted(context, handled)

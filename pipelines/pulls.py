@@ -21,7 +21,8 @@ from connectors.http_api import ApiRequestError
 from connectors.manifest import Manifest
 from connectors.sftp import RemoteFileChangedError, SftpTransferError
 from ingest.pull import SourcePull, pull_source
-from pipelines.partitions import distributor_partitions
+from ingest.route import route
+from pipelines.partitions import add_partitions
 from pipelines.resources import ThroughlineResource
 from schemas.feed_spec import FeedSpec
 from schemas.sources import HttpApiSource, SftpSource
@@ -183,11 +184,21 @@ def build_pull_job(spec: FeedSpec) -> dg.JobDefinition:
                 metadata=metadata,
                 allow_retries=isinstance(channel.error, TRANSIENT_ERRORS),
             )
-        if pulled.fetched:
-            # Loads of this distributor can be re-run from landing by partition, like dropped files.
-            known = context.instance.get_dynamic_partitions(distributor_partitions.name)
-            if current.distributor_id not in known:
-                context.instance.add_dynamic_partitions(distributor_partitions.name, [current.distributor_id])
+        if pulled.report is not None:
+            # Loads of this distributor can be re-run from landing by partition, like dropped files;
+            # the report_calendar sensor records them as materializations of the load assets.
+            add_partitions(
+                context.instance,
+                [
+                    (
+                        row.distributor_id,
+                        route(
+                            ingest.catalog, row.distributor_id, row.source_name, row.received_at
+                        ).report_date,
+                    )
+                    for row in (o.load for o in pulled.report.outcomes)
+                ],
+            )
         context.add_output_metadata(metadata)
 
     @dg.job(

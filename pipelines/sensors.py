@@ -1,4 +1,5 @@
-"""Sensors: the inbox watcher, and one watcher per SFTP source. They decide when; runs do the work.
+"""Sensors: the inbox watcher, one watcher per SFTP source, and the report calendar. They decide
+when; runs do the work.
 
 Inbox: files dropped in `inbox/<distributor_id>/` launch ingest runs once they stop growing. The
 cursor is a manifest of what was seen (path -> size, mtime), not a wall-clock mark, so a file
@@ -11,6 +12,12 @@ SFTP: each tick lists the remote folder (one listing, no download) and, when fil
 and new, requests one run of the spec's pull job (`pipelines.pulls`), which downloads, lands and
 loads them. The cursor is the source's manifest as the sensor sees it (the last look, and what
 the pulls took), never the clock.
+
+Report calendar: adds the partitions of every period a distributor has delivered or owes (so a
+missing report is a missing cell at once), and launches the `report_calendar` job when there is
+something to record: loads made outside the load asset (`throughline ingest`, `reprocess`, the demo,
+pull runs), or a report whose lateness changed (a week fell due, a day passed). It waits while
+runs are under way. Its cursor is the run key of what it last asked for, never the clock.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -27,8 +35,8 @@ from connectors.manifest import Manifest
 from connectors.sftp import SftpConnector
 from ingest.pull import PULL_ERRORS, state_file
 from ingest.route import report_date_of, spec_for
-from pipelines.assets import RECEIVED_FILES
-from pipelines.partitions import distributor_partitions, partition_key
+from pipelines.assets import LOAD_OP
+from pipelines.partitions import add_requests, partition_key
 from pipelines.pulls import (
     HOST_TAG,
     SPEC_TAG,
@@ -37,16 +45,18 @@ from pipelines.pulls import (
     pool_of,
     pull_op_name,
 )
+from pipelines.report_calendar import REPORT_CALENDAR, plan_calendar
 from pipelines.resources import ThroughlineResource
 from schemas.feed_spec import FeedSpec, load_spec_catalog, validate_distributor_id
 
 INBOX_SENSOR_INTERVAL_SECONDS = 15
-RECEIVED_FILES_OP = "__".join(RECEIVED_FILES.path)
+REPORT_CALENDAR_INTERVAL_SECONDS = 30
+DISTRIBUTOR_TAG = "throughline/distributor"
 
 
 def receive_run_config(paths: list[str], channel: str) -> dict:
     """Run config that makes a run of the ingest job receive `paths`."""
-    return {"ops": {RECEIVED_FILES_OP: {"config": {"paths": paths, "channel": channel}}}}
+    return {"ops": {LOAD_OP: {"config": {"paths": paths, "channel": channel}}}}
 
 
 def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
@@ -92,14 +102,12 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinit
                     run_key=hashlib.sha256(versions.encode()).hexdigest()[:32],
                     partition_key=partition_key(distributor_id, report_date),
                     run_config=receive_run_config([str(f.path) for f in files], "folder"),
-                    tags={"throughline/files": str(len(files)), "throughline/distributor": distributor_id},
+                    tags={"throughline/files": str(len(files)), DISTRIBUTOR_TAG: distributor_id},
                 )
             )
-        known = set(context.instance.get_dynamic_partitions(distributor_partitions.name))
-        new = sorted({distributor for distributor, _ in groups} - known)
         return dg.SensorResult(
             run_requests=run_requests,
-            dynamic_partitions_requests=[distributor_partitions.build_add_request(new)] if new else [],
+            dynamic_partitions_requests=add_requests(context.instance, groups),
             cursor=json.dumps(seen, sort_keys=True),
         )
 
@@ -197,3 +205,42 @@ def build_sftp_sensor(spec: FeedSpec, job: dg.JobDefinition) -> dg.SensorDefinit
         )
 
     return sftp_sensor
+
+
+def build_report_calendar_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
+    """Launches `report_calendar` when the ledger or the calendar gives it something to record."""
+
+    @dg.sensor(
+        name=REPORT_CALENDAR,
+        job_name=job.name,  # by name: Definitions binds the job's resources
+        minimum_interval_seconds=REPORT_CALENDAR_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Adds the partitions of every report period delivered or owed, and launches `report_calendar` "
+            "when loads made outside the load asset are unrecorded or a report's lateness changed."
+        ),
+    )
+    def report_calendar(
+        context: dg.SensorEvaluationContext, throughline: ThroughlineResource
+    ) -> dg.SensorResult:
+        instance = context.instance
+        if instance.get_runs_count(dg.RunsFilter(statuses=UNFINISHED_RUN_STATUSES)):
+            # What a run under way loads is recorded by that run; look again once it has finished.
+            return dg.SensorResult(skip_reason="runs are under way", cursor=context.cursor)
+        plan = plan_calendar(throughline.ingest_context(), instance, datetime.now(UTC))
+        requests = add_requests(instance, plan.pairs)
+        judged_missing = context.cursor or None
+        key = plan.run_key(judged_missing)
+        if key is None:
+            return dg.SensorResult(
+                skip_reason="nothing to record", dynamic_partitions_requests=requests, cursor=context.cursor
+            )
+        if plan.missing:
+            context.log.info(f"reports missing: {', '.join(plan.missing)}")
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=key, tags={"throughline/calendar": plan.summary()})],
+            dynamic_partitions_requests=requests,
+            cursor=plan.missing_key(),
+        )
+
+    return report_calendar

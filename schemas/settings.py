@@ -6,7 +6,9 @@ The home folder (THROUGHLINE_HOME, default ~/.throughline) holds everything a de
     reference/   reference data: partners, products, sku_map, fx_rates, quotas, tiers, ... (CSV, YAML)
     inbox/       watched folders, one per distributor: inbox/<distributor_id>/
     rejected/    inbox files that matched no spec or could not be read, with a .error.txt beside each
-    landing/     every received file exactly as received, content-addressed by SHA-256 (immutable)
+    landing/     every received file exactly as received, content-addressed by SHA-256 (immutable,
+                 until `throughline retention` deletes it after `landing_retention_days` or
+                 `throughline forget` replaces it with a redacted copy)
     channels/    what each pulled source (SFTP manifest, API watermark) has already given
     warehouse/   Delta Lake tables and the DuckDB catalog of views (throughline.duckdb)
     reports/     partner scorecards (partners/<partner_id>.html) and the vendor overview (index.html)
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from schemas.limits import ReadLimits
 from schemas.rules import DEFAULT_MAX_FIELD_CHARS
@@ -31,6 +33,10 @@ HOME_ENV = "THROUGHLINE_HOME"
 CUSTOMER_KEY_SECRET_ENV = "THROUGHLINE_CUSTOMER_KEY_SECRET"
 BASE_CURRENCY_ENV = "THROUGHLINE_BASE_CURRENCY"
 DEFAULT_BASE_CURRENCY = "USD"
+LANDING_RETENTION_ENV = "THROUGHLINE_LANDING_RETENTION_DAYS"
+DEFAULT_LANDING_RETENTION_DAYS = 730
+"""Two years: a year-on-year comparison and a restatement of last year's reports can still be re-run
+from landing; raw end-customer data is kept no longer (docs/privacy.md, "Retention")."""
 DEFAULT_HOME = Path("~/.throughline")
 
 
@@ -46,15 +52,22 @@ class ThroughlineSettings(BaseModel):
     """Share of a load's records quarantined above which the load carries a warning."""
     base_currency: str = DEFAULT_BASE_CURRENCY
     """ISO 4217 code `net_amount_base` is in (THROUGHLINE_BASE_CURRENCY); `fx_rates` are rates to it."""
+    landing_retention_days: int = Field(DEFAULT_LANDING_RETENTION_DAYS, ge=1)
+    """How long a received file is kept in landing (THROUGHLINE_LANDING_RETENTION_DAYS): `throughline
+    retention` deletes the files received longer ago. Their rows stay in the warehouse."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:
-        """Resolve the home folder from THROUGHLINE_HOME (default ~/.throughline) and the base currency
-        from THROUGHLINE_BASE_CURRENCY (default USD)."""
+        """Resolve the home folder from THROUGHLINE_HOME (default ~/.throughline), the base currency
+        from THROUGHLINE_BASE_CURRENCY (default USD) and the landing retention from
+        THROUGHLINE_LANDING_RETENTION_DAYS (default 730)."""
         env = os.environ if environ is None else environ
         raw = env.get(HOME_ENV) or str(DEFAULT_HOME)
         base = (env.get(BASE_CURRENCY_ENV) or DEFAULT_BASE_CURRENCY).strip().upper()
-        return cls(home=Path(raw).expanduser().resolve(), base_currency=base)
+        retention = _retention_days(env.get(LANDING_RETENTION_ENV))
+        return cls(
+            home=Path(raw).expanduser().resolve(), base_currency=base, landing_retention_days=retention
+        )
 
     @property
     def feeds_dir(self) -> Path:
@@ -122,6 +135,25 @@ class ThroughlineSettings(BaseModel):
             self.work_dir,
         ):
             folder.mkdir(parents=True, exist_ok=True)
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value Throughline cannot use; the message names it."""
+
+
+def _retention_days(text: str | None) -> int:
+    if text is None or not text.strip():
+        return DEFAULT_LANDING_RETENTION_DAYS
+    try:
+        days = int(text.strip())
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise SettingsError(
+            f"{LANDING_RETENTION_ENV} must be a whole number of days, at least 1 (got {text.strip()!r}); "
+            f"unset it for the default, {DEFAULT_LANDING_RETENTION_DAYS}"
+        )
+    return days
 
 
 DEMO_KEY_FILE = "demo-customer-key.secret"

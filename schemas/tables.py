@@ -125,6 +125,25 @@ LANDED_FILES_COLUMNS: dict[str, pl.DataType] = {
 arrival order that decides which report of a period wins. `source_mtime` is informational only.
 """
 
+LANDING_CHANGES_COLUMNS: dict[str, pl.DataType] = {
+    "distributor_id": pl.String(),
+    "sha256": pl.String(),
+    "action": pl.String(),
+    "source_file": pl.String(),
+    "replaced_by": pl.String(),
+    "bytes_before": pl.Int64(),
+    "bytes_after": pl.Int64(),
+    "records_changed": pl.Int64(),
+    "reason": pl.String(),
+    "changed_at": TIMESTAMP,
+}
+"""The ledger of changes to landing after a file was received (`warehouse.retention`), one row per
+change: `redacted` (an erasure replaced the file at `source_file` with the copy at `replaced_by`)
+or `purged` (the retention period deleted it). `sha256` stays the received bytes' (the delivery's
+identity: the same bytes sent again are still a duplicate). Never an end customer's value: `reason`
+is the operator's reference of the request or the retention rule. Created on its first change, so
+it is not in TABLE_COLUMNS (every warehouse has those tables)."""
+
 TABLE_COLUMNS: dict[str, dict[str, pl.DataType]] = {
     "staging_sellout": SELLOUT_COLUMNS,
     "staging_inventory": INVENTORY_COLUMNS,

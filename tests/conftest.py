@@ -13,6 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.guarantees import Figures, record_run
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
 TEST_SECRET = "test-secret-0123456789abcdef-not-for-production"
@@ -107,3 +109,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         long = item.get_closest_marker("long") is not None
         if relative.parts[0] in SYSTEM_FOLDERS or long or item.originalname in SYSTEM_TESTS:
             item.add_marker(pytest.mark.system)
+
+
+@pytest.fixture
+def figures() -> Figures:
+    """What the test checked (trials, faults injected, rows checked, rows lost), for docs/guarantees.md."""
+    return Figures()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Record each run of a guarantee's test (`make guarantees`; see tests/guarantees.py)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        funcargs = getattr(item, "funcargs", {})
+        record_run(item.nodeid, report.outcome, report.duration, funcargs.get("figures"))

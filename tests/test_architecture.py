@@ -99,3 +99,15 @@ def test_one_module_decides_routing() -> None:
             ):
                 deciders.append(str(path.relative_to(REPO_ROOT)))
     assert deciders == []
+
+
+def test_only_retention_and_erasure_change_landing() -> None:
+    """Landing changes after the fact only through `ingest/retention.py` and `ingest/forget.py`,
+    each recording the change (docs/architecture.md, "What may change landing")."""
+    changers = sorted(
+        str(path.relative_to(REPO_ROOT))
+        for package in PROJECT_PACKAGES
+        for path in _modules(package)
+        if {"warehouse.retention.remove_landed", "warehouse.retention.record_changes"} & set(_imports(path))
+    )
+    assert changers == ["ingest/forget.py", "ingest/retention.py"]

@@ -232,3 +232,26 @@ def test_readme_export_and_pull_commands(demo_env: dict[str, str], tmp_path: Pat
         "P0001-sellout.csv",
         "P0001-sellout.parquet",
     ]
+
+
+def test_readme_retention_and_forget_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.traces import files_holding
+
+    lines = [
+        line.strip().split("  #")[0]
+        for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+        for line in block.splitlines()
+        if line.strip().startswith((".venv/bin/throughline retention", ".venv/bin/throughline forget"))
+    ]
+    assert [line.split()[1] for line in lines] == ["retention", "retention", "forget", "forget"]
+    home = tmp_path / "home"
+    shutil.copytree(demo_env["THROUGHLINE_HOME"], home, symlinks=True)
+    env = {**demo_env, "THROUGHLINE_HOME": str(home)}
+    email = next(arg for line in lines for arg in shlex.split(line) if "@" in arg)
+    assert files_holding(home / "landing", [email])
+    lines_before = _query("select count(*), sum(net_amount) from sellout", env)
+    said = [_run(shlex.split(line.replace(".venv/bin/", f"{BIN}/")), env).stderr for line in lines]
+    assert "0 file(s) received before" in said[0] and "would be deleted" in said[0]
+    assert "dry run: nothing changed" in said[2] and "redacted copies replace" in said[3]
+    assert files_holding(home, [email]) == {}
+    assert _query("select count(*), sum(net_amount) from sellout", env) == lines_before

@@ -19,6 +19,9 @@ CRASH_POINTS = (
     "after_status",
     "before_catalog",
 )
+ERASURE_CRASH_POINTS = ("forget_after_copy", "forget_before_history")
+"""Where `throughline forget` can be interrupted on purpose: once the first file's redacted copy
+replaced it in the ledger, and once every load is re-run but the old table versions remain."""
 
 
 def crash_point(name: str) -> None:

@@ -38,6 +38,8 @@ def test_help_lists_every_command() -> None:
         "reprocess",
         "confirm",
         "samples",
+        "retention",
+        "forget",
     ):
         assert command in result.stdout
 

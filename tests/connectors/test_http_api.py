@@ -24,6 +24,7 @@ from connectors.http_api import (
 )
 from sampledata.api_simulator import sample_records
 from tests.connectors.servers import API_ENVIRON, API_TOKEN, TOKEN_ENV, api_source, listing
+from tests.guarantees import Figures
 
 FAST = {"backoff_seconds": 0.05}
 
@@ -171,7 +172,7 @@ def test_a_missing_token_names_the_variable(
 
 
 def test_secrets_never_reach_a_log_line_or_a_message(
-    api_server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    api_server, tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
 ) -> None:
     caplog.set_level("DEBUG")
     messages: list[str] = []
@@ -202,6 +203,7 @@ def test_secrets_never_reach_a_log_line_or_a_message(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert API_TOKEN.encode() not in path.read_bytes()
+    figures.add(faults=3)  # a malformed page, a failing server, a revoked token
 
 
 def test_retry_after_and_watermark_helpers() -> None:

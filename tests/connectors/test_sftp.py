@@ -27,6 +27,7 @@ from connectors.sftp import (
     UnsafeRemoteNameError,
 )
 from tests.connectors.servers import PASSWORD_ENV, SFTP_PASSWORD, SftpUnderTest, listing
+from tests.guarantees import Figures
 
 FAST = {"backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
 OTHER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -256,7 +257,7 @@ def test_a_wrong_password_is_a_clear_error_and_never_retried(
 
 
 def test_an_unknown_host_key_is_refused_and_never_retried(
-    sftp: SftpUnderTest, landing: Path, proxy_to
+    sftp: SftpUnderTest, landing: Path, proxy_to, figures: Figures
 ) -> None:
     proxy = proxy_to(sftp.port)
     channel = SftpChannel(
@@ -277,9 +278,12 @@ def test_an_unknown_host_key_is_refused_and_never_retried(
     assert asyncssh.import_public_key(" ".join(offered[1:3])).get_fingerprint("sha256") in message
     assert proxy.connections == 1 and channel.connection_attempts == 1
     assert listing(landing) == []
+    figures.add(faults=1)
 
 
-def test_a_pinned_fingerprint_is_accepted_and_a_wrong_one_refused(sftp: SftpUnderTest, landing: Path) -> None:
+def test_a_pinned_fingerprint_is_accepted_and_a_wrong_one_refused(
+    sftp: SftpUnderTest, landing: Path, figures: Figures
+) -> None:
     offered = sftp.known_hosts_line.split()
     fingerprint = asyncssh.import_public_key(" ".join(offered[1:3])).get_fingerprint("sha256")
     sftp.put("NW_1.csv", b"1\n")
@@ -289,6 +293,7 @@ def test_a_pinned_fingerprint_is_accepted_and_a_wrong_one_refused(sftp: SftpUnde
     wrong = "SHA256:" + "A" * 43
     with pytest.raises(HostKeyError, match="the spec expects SHA256:AAAA"):
         _channel(sftp, host_key=wrong).poll(None, landing)
+    figures.add(faults=1)
 
 
 def test_a_missing_secret_names_the_variable(sftp: SftpUnderTest, landing: Path) -> None:
@@ -362,7 +367,7 @@ def test_the_manifest_survives_as_json_between_polls(sftp: SftpUnderTest, landin
 
 
 def test_secrets_never_reach_a_log_line_or_a_message(
-    sftp: SftpUnderTest, landing: Path, caplog: pytest.LogCaptureFixture
+    sftp: SftpUnderTest, landing: Path, caplog: pytest.LogCaptureFixture, figures: Figures
 ) -> None:
     caplog.set_level("DEBUG")
     sftp.put("NW_1.csv", b"1\n")
@@ -404,6 +409,7 @@ def test_secrets_never_reach_a_log_line_or_a_message(
         for line in key_text.strip().splitlines()[1:-1]:
             assert line not in text
         assert key_body[:40] not in text
+    figures.add(faults=2)  # a wrong password, a wrong host key
 
 
 def test_connections_per_host_are_limited(asyncssh_server_with) -> None:

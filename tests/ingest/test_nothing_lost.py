@@ -17,6 +17,7 @@ from ingest.plan import Incoming
 from ingest.run import ingest_files
 from schemas.settings import ThroughlineSettings, resolve_customer_key
 from tests.conftest import TEST_SECRET, SampleWarehouse
+from tests.guarantees import Figures
 from warehouse.ledger import read_loads
 from warehouse.tables import read_table
 
@@ -167,11 +168,18 @@ def test_quarantine_shows_only_mapped_fields_with_identity_redacted(
 
 
 @pytest.mark.system
-def test_every_sample_file_accounts_for_every_line(sample_warehouse: SampleWarehouse) -> None:
+def test_every_sample_file_accounts_for_every_line(
+    sample_warehouse: SampleWarehouse, figures: Figures
+) -> None:
     loads = sample_warehouse.query(
         "select source_name, rows_read, rows_skipped, skipped_detail from loads where status in ('loaded', 'superseded')"
     )
     inbox_files = {f.file_name: f for f in sample_warehouse.truth.files}
+    figures.add(
+        trials=loads.height,
+        rows_checked=sum(f.rows_read for f in inbox_files.values()),
+        rows_lost=sum(abs(inbox_files[name].rows_read - read) for name, read, _, _ in loads.iter_rows()),
+    )
     for name, rows_read, rows_skipped, detail in loads.iter_rows():
         assert rows_skipped == sum(json.loads(detail or "{}").values()), name
         assert rows_read == inbox_files[name].rows_read, name

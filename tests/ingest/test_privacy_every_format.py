@@ -31,6 +31,7 @@ from ingest.plan import landed_in_range
 from ingest.run import ingest_files, reprocess
 from schemas.settings import CustomerKey, ThroughlineSettings
 from tests.conftest import TEST_SECRET, ingest_inbox
+from tests.guarantees import Figures
 from warehouse.catalog import connect, view_names
 from warehouse.ledger import read_loads
 from warehouse.storage import storage_for_home
@@ -536,12 +537,13 @@ def test_valid_lines_carry_the_key_and_the_same_customer_one_key_across_formats(
     assert shared["end_customer_key"][0] == expected
 
 
-def test_no_identity_in_any_catalog_view(loaded: Loaded) -> None:
+def test_no_identity_in_any_catalog_view(loaded: Loaded, figures: Figures) -> None:
     needles = _pii_needles()
     views = view_names(loaded.storage)
     assert {"sellout", "quarantine", "loads", "partner_aliases"} <= set(views)
     frames = loaded.queries(*(f"select * from {view}" for view in views))
     leaks = {view: _leaks(_frame_text(frame), needles) for view, frame in zip(views, frames, strict=True)}
+    figures.add(faults=len(needles), rows_checked=sum(frame.height for frame in frames))
     assert {view: found for view, found in leaks.items() if found} == {}, "views showing identity"
     quarantine = loaded.query("select distributor_id, rule, raw_record from quarantine")
     records = {(d, rule): json.loads(text) for d, rule, text in quarantine.iter_rows()}
@@ -555,14 +557,16 @@ def test_no_identity_in_any_catalog_view(loaded: Loaded) -> None:
         assert not any(key.startswith(("end_customer.aliases", "notes", "comment", "memo")) for key in record)
 
 
-def test_no_identity_in_any_table_or_file_outside_landing(loaded: Loaded) -> None:
+def test_no_identity_in_any_table_or_file_outside_landing(loaded: Loaded, figures: Figures) -> None:
     needles = _pii_needles()
     tables_root = loaded.settings.warehouse_dir / "tables"
     tables = sorted(p.name for p in tables_root.iterdir() if (p / "_delta_log").is_dir())
     assert {"staging_sellout", "sellout", "quarantine", "loads", "landed_files", "partner_aliases"} <= set(
         tables
     )
-    leaks = {table: _leaks(_frame_text(pl.read_delta(str(tables_root / table))), needles) for table in tables}
+    stored = {table: pl.read_delta(str(tables_root / table)) for table in tables}
+    leaks = {table: _leaks(_frame_text(frame), needles) for table, frame in stored.items()}
+    figures.add(faults=len(needles), rows_checked=sum(frame.height for frame in stored.values()))
     assert {table: found for table, found in leaks.items() if found} == {}, "tables holding identity"
     # Every other file of the home outside landing and the feed specs: Parquet files of every table
     # version (time travel), Delta logs and their statistics, metadata, the DuckDB catalog, scratch.

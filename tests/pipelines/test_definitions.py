@@ -1,5 +1,5 @@
-"""All Dagster definitions load, validate from the workspace, and show the graph, checks, sensor
-and schedule."""
+"""All Dagster definitions load, validate from the workspace, and show the graph, checks, sensors,
+schedule, partitions and backfill policy."""
 
 from __future__ import annotations
 
@@ -34,21 +34,53 @@ def test_definitions_load_with_graph_checks_sensor_and_partitions(home: Path) ->
         "row_reconciliation",
         "quarantine_rate",
         "validation_summary",
+        "report_on_time",
         "unmatched_resellers",
         "unmapped_skus",
         "missing_fx_rates",
     }
-    sensor = repository.get_sensor_def("inbox_sensor")
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for name in ("inbox_sensor", "report_calendar"):
+        assert repository.get_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     job = repository.get_job("ingest")
     assert isinstance(job.partitions_def, dg.MultiPartitionsDefinition)
-    assert {d.name for d in job.partitions_def.partitions_defs} == {"distributor", "date"}
+    dimensions = {d.name: d.partitions_def for d in job.partitions_def.partitions_defs}
+    assert set(dimensions) == {"distributor", "period"}
+    assert all(isinstance(d, dg.DynamicPartitionsDefinition) for d in dimensions.values())
     # No spec of this home has a `source:`: nothing to pull (tests/pipelines/test_pulls.py has some).
-    assert {j.name for j in repository.get_all_jobs() if not j.name.startswith("__")} == {"ingest", "marts"}
-    assert [s.name for s in repository.sensor_defs] == ["inbox_sensor"]
+    assert {j.name for j in repository.get_all_jobs() if not j.name.startswith("__")} == {
+        "ingest",
+        "marts",
+        "report_calendar",
+    }
+    assert [s.name for s in repository.sensor_defs] == ["inbox_sensor", "report_calendar"]
 
 
-def test_lineage_runs_from_reference_to_core_and_ingest_runs_the_exception_checks(home: Path) -> None:
+def test_the_seven_load_assets_are_one_unit_with_per_partition_checks_and_single_run_backfills(
+    home: Path,
+) -> None:
+    graph = build_defs(home).get_repository_def().asset_graph
+    load_keys = {
+        "landing/received_files",
+        "staging/sellout",
+        "staging/inventory",
+        "staging/quarantine",
+        "ops/loads",
+        "core/sellout",
+        "core/inventory",
+    }
+    nodes = [graph.get(dg.AssetKey.from_user_string(key)) for key in load_keys]
+    # *Materialize* on any of them launches all seven: they are one op that cannot be subset.
+    assert {node.assets_def.node_def.name for node in nodes} == {"load_reports"}
+    assert not nodes[0].assets_def.can_subset
+    assert {key.to_user_string() for key in nodes[0].assets_def.keys} == load_keys
+    assert all(node.backfill_policy == dg.BackfillPolicy.single_run() for node in nodes)
+    partitioned = {
+        key.name for key in graph.asset_check_keys if graph.get_check_spec(key).partitions_def is not None
+    }
+    assert partitioned == {"row_reconciliation", "quarantine_rate", "validation_summary", "report_on_time"}
+
+
+def test_lineage_runs_from_reference_to_core(home: Path) -> None:
     graph = build_defs(home).get_repository_def().asset_graph
     parents = {
         name: {key.to_user_string() for key in graph.get(dg.AssetKey(["core", name])).parent_keys}
@@ -59,10 +91,10 @@ def test_lineage_runs_from_reference_to_core_and_ingest_runs_the_exception_check
     assert graph.get(dg.AssetKey(["reference", "sku_map"])).partitions_def is None
     job = build_defs(home).get_repository_def().get_job("ingest")
     assert not any(key.path[0] == "reference" for key in job.asset_layer.asset_graph.executable_asset_keys)
-    exception_checks = {
-        k.name for k in job.asset_layer.asset_graph.asset_check_keys if k.asset_key.path[0] == "core"
-    }
-    assert exception_checks == {"unmatched_resellers", "unmapped_skus", "missing_fx_rates"}
+    # The load reports the exception checks' results itself (see test_assets); the standalone check,
+    # for *Execute* in the UI, is not a step of the job.
+    planned = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
+    assert planned == {"row_reconciliation", "quarantine_rate", "validation_summary", "report_on_time"}
 
 
 def test_workspace_validates_with_the_dagster_cli(home: Path) -> None:

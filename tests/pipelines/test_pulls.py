@@ -62,7 +62,11 @@ def _said(instance: dg.DagsterInstance, run_id: str) -> str:
 def test_one_sensor_per_sftp_source_and_one_schedule_per_api_source(home: Path, demo: DemoSources) -> None:
     defs = build_defs(home)
     repository = defs.get_repository_def()
-    assert {s.name for s in repository.sensor_defs} == {"inbox_sensor", f"pull_{SFTP_SPEC}_sensor"}
+    assert {s.name for s in repository.sensor_defs} == {
+        "inbox_sensor",
+        "report_calendar",
+        f"pull_{SFTP_SPEC}_sensor",
+    }
     assert {s.name for s in repository.schedule_defs} == {"marts_daily", f"pull_{API_SPEC}_schedule"}
     sensor = repository.get_sensor_def(f"pull_{SFTP_SPEC}_sensor")
     assert (sensor.job_name, sensor.minimum_interval_seconds) == (f"pull_{SFTP_SPEC}", 300)
@@ -78,7 +82,7 @@ def test_one_sensor_per_sftp_source_and_one_schedule_per_api_source(home: Path, 
         assert node.definition.pool is not None and node.definition.pool.startswith(f"pull/{kind}/127.0.0.1:")
         assert node.definition.retry_policy is not None
 
-    (home / "dagster").mkdir(parents=True)  # what `dagster dev` loads, from THROUGHLINE_HOME's specs
+    (home / "dagster").mkdir(parents=True)  # what the code server loads, from THROUGHLINE_HOME's specs
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO_ROOT,
@@ -98,7 +102,11 @@ def test_a_bad_spec_never_stops_the_other_pulls(home: Path, demo: DemoSources) -
     (feeds / "odd_api.yaml").write_text(yaml.safe_dump(odd), encoding="utf-8")
     assert "odd_api" in load_spec_catalog(feeds).specs, "the spec is valid; only Dagster refuses its cron"
     repository = build_defs(home).get_repository_def()
-    assert {s.name for s in repository.sensor_defs} == {"inbox_sensor", f"pull_{SFTP_SPEC}_sensor"}
+    assert {s.name for s in repository.sensor_defs} == {
+        "inbox_sensor",
+        "report_calendar",
+        f"pull_{SFTP_SPEC}_sensor",
+    }
     assert {s.name for s in repository.schedule_defs} == {"marts_daily", f"pull_{API_SPEC}_schedule"}
     assert not repository.has_job("pull_odd_api")
 

@@ -1,4 +1,5 @@
-"""The inbox sensor: one run per file, only once the file has stopped growing, keyed by partition."""
+"""The inbox sensor: one run per file, only once the file has stopped growing, keyed by partition
+(distributor x report period), and adding the distributor and period it is the first file of."""
 
 from __future__ import annotations
 
@@ -42,10 +43,13 @@ def test_a_file_launches_one_run_once_it_stops_growing(home: Path) -> None:
         assert len(third.run_requests) == 1
         request = third.run_requests[0]
         assert request.partition_key == dg.MultiPartitionKey(
-            {"distributor": "northwind_us", "date": "2026-11-02"}
+            {"distributor": "northwind_us", "period": "2026-11-02"}
         )
-        assert request.run_config["ops"]["landing__received_files"]["config"]["paths"] == [str(report)]
-        assert [list(r.partition_keys) for r in third.dynamic_partitions_requests] == [["northwind_us"]]
+        assert str(request.partition_key) == "northwind_us|2026-11-02"
+        assert request.run_config["ops"]["load_reports"]["config"]["paths"] == [str(report)]
+        assert request.tags["throughline/distributor"] == "northwind_us"
+        added = {r.partitions_def_name: list(r.partition_keys) for r in third.dynamic_partitions_requests}
+        assert added == {"distributor": ["northwind_us"], "report_period": ["2026-11-02"]}
 
         fourth = _tick(instance, home, third.cursor)  # unchanged file: the same run key, so no second run
         assert [r.run_key for r in fourth.run_requests] == [request.run_key]
@@ -63,9 +67,7 @@ def test_ready_files_of_one_distributor_and_period_share_one_run(home: Path) -> 
         first = _tick(instance, home, None)
         second = _tick(instance, home, first.cursor)
     by_date = {
-        r.partition_key.keys_by_dimension["date"]: r.run_config["ops"]["landing__received_files"]["config"][
-            "paths"
-        ]
+        r.partition_key.keys_by_dimension["period"]: r.run_config["ops"]["load_reports"]["config"]["paths"]
         for r in second.run_requests
     }
     assert by_date == {

