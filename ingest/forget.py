@@ -38,7 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ingest.complete import CONFIRMED_MARK, complete_core
+from ingest.complete import complete_core
 from ingest.context import IngestContext, KeyMismatchError, key_matches_warehouse
 from ingest.route import printable, route
 from ingest.run import load_one, prepare
@@ -558,7 +558,7 @@ def _rerun(context: IngestContext, landed_files: list[LandedFile], problems: lis
     before = (
         scan_table(context.storage, "loads")
         .filter(pl.col("load_id").is_in(ids))
-        .select("load_id", *counts, "warnings")
+        .select("load_id", *counts)
         .collect()
     )
     rows = {row["load_id"]: row for row in before.iter_rows(named=True)}
@@ -567,14 +567,9 @@ def _rerun(context: IngestContext, landed_files: list[LandedFile], problems: lis
     ]
     if not chosen:
         return []
-    confirmed = [
-        load_id
-        for load_id, row in rows.items()
-        if row["status"] in ("loaded", "superseded") and CONFIRMED_MARK in (row["warnings"] or "")
-    ]
     for landed in chosen:
-        load_one(context, landed)
-    complete_core(context, confirmed=confirmed)
+        load_one(context, landed)  # a confirmed restatement keeps its confirmation (ingest.load)
+    complete_core(context)
     ensure_catalog(context.storage, context.settings.catalog_path)
     after = (
         scan_table(context.storage, "loads")

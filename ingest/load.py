@@ -21,6 +21,7 @@ from typing import overload
 
 import polars as pl
 
+from ingest.complete import CONFIRMED_MARK
 from ingest.context import IngestContext
 from ingest.route import Route, printable
 from schemas.feed_spec import FeedSpec
@@ -30,7 +31,7 @@ from transforms.normalize import normalize_records
 from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, ReadResult, UnreadableFileError, read_records
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
 from warehouse.faults import crash_point
-from warehouse.ledger import LandedFile, LoadRow, load_statuses, write_load
+from warehouse.ledger import LandedFile, LoadRow, load_statuses, load_warnings, write_load
 from warehouse.tables import commit_data_files, data_columns, distributor_lock, new_data_file, pq_rows
 
 log = logging.getLogger(__name__)
@@ -127,9 +128,20 @@ def load_landed_file(
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         row.finished_at = datetime.now(UTC)
+        row.warnings = _with_confirmation(context, row)
         write_load(context.storage, row)
         crash_point("after_load_row")
     return row
+
+
+def _with_confirmation(context: IngestContext, row: LoadRow) -> str | None:
+    """The row's warnings, plus a person's confirmation of the load's earlier run (`throughline
+    confirm`), which a re-run (`reprocess`) keeps: the same report stays confirmed."""
+    earlier = load_warnings(context.storage, row.load_id) or ""
+    kept = [line for line in earlier.splitlines() if line.startswith(CONFIRMED_MARK)]
+    if not kept or row.status == "rejected":
+        return row.warnings
+    return "\n".join([*kept, *([row.warnings] if row.warnings else [])])
 
 
 def _load_with_fallback(

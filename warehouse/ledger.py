@@ -210,5 +210,11 @@ def set_status(
     )
 
 
+def load_warnings(storage: WarehouseStorage, load_id: str) -> str | None:
+    """The `warnings` of load `load_id`'s row (None when it has no row or no warnings)."""
+    frame = scan_table(storage, "loads").filter(pl.col("load_id") == load_id).select("warnings").collect()
+    return frame["warnings"][0] if frame.height else None
+
+
 def read_loads(storage: WarehouseStorage) -> pl.DataFrame:
     return read_table(storage, "loads")

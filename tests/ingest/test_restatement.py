@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from ingest.complete import CONFIRMED_MARK, complete_core, confirm_loads
 from ingest.context import IngestContext
 from ingest.plan import Incoming
 from ingest.run import ingest_files, reprocess
@@ -214,3 +215,27 @@ def test_a_file_landed_but_never_loaded_is_loaded_by_a_later_run(
     assert [row.source_name for row in later.resumed] == ["ACME_20261102.csv"]
     assert _statuses(context) == {later.resumed[0].load_id: "loaded"}
     assert read_table(context.storage, "sellout").height == 1
+
+
+def test_a_confirmed_restatement_stays_confirmed_when_it_is_run_again(
+    context: IngestContext, tmp_path: Path
+) -> None:
+    """`reprocess` re-runs a load a person confirmed: the confirmation is kept, so it is not held again."""
+    _send(
+        context,
+        tmp_path,
+        "ACME_20261102.csv",
+        "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n2026-11-03,A,3,Y,2,5\n",
+    )
+    shrunk = _send(context, tmp_path, "ACME_20261102_v2.csv", "2026-11-02,A,1,X,7,10\n")
+    assert _statuses(context)[shrunk] == "held"
+    confirm_loads(context, [shrunk])
+    complete_core(context)
+    assert _statuses(context)[shrunk] == "loaded"
+
+    report = reprocess(context, landed_files_of(context.storage, "acme"))
+    assert not report.holds
+    assert _statuses(context)[shrunk] == "loaded"
+    warnings = read_loads(context.storage).filter(pl.col("load_id") == shrunk)["warnings"][0]
+    assert warnings.startswith(CONFIRMED_MARK)
+    assert read_table(context.storage, "sellout")["quantity"].to_list() == [7]
