@@ -216,6 +216,10 @@ def decode_chunks(path: Path, encoding: str, *, max_line_bytes: int | None = Non
                         f"{path}: not valid {encoding} at byte {position}: check the feed spec's encoding "
                         "(or the file is not a text file)"
                     ) from error
+                except UnicodeError as error:  # utf-16 / utf-32 without a byte-order mark
+                    raise UnreadableFileError(
+                        f"{path}: not valid {encoding}: {error}: check the feed spec's encoding"
+                    ) from error
                 if "\x00" in text:
                     raise UnreadableFileError(
                         f"{path}: holds NUL characters, so it is binary or not {encoding}: check the feed "
@@ -225,6 +229,12 @@ def decode_chunks(path: Path, encoding: str, *, max_line_bytes: int | None = Non
                 if text:
                     yield text
                 if not chunk:
+                    # utf-8-sig keeps a lone b"\xef" or b"\xef\xbb" pending even when final: refuse it.
+                    if left := decoder.getstate()[0]:
+                        raise UnreadableFileError(
+                            f"{path}: not valid {encoding} at byte {offset - len(left)}: the file ends "
+                            "inside a character; check the feed spec's encoding"
+                        )
                     return
     except OSError as error:
         raise UnreadableFileError(f"{path}: cannot be opened: {error}") from error
@@ -244,6 +254,9 @@ def iter_lines(path: Path, encoding: str, *, max_line_bytes: int | None = None) 
         # The chunk may end between '\r' and '\n', or mid-line: the last piece waits for the next chunk.
         if lines and (not lines[-1].endswith(("\n", "\r")) or lines[-1].endswith("\r")):
             carry = lines.pop()
+        # Pieces split off at \x0b, \x0c ... (not line ends) just before the carry belong to its line.
+        while lines and not lines[-1].endswith(("\n", "\r")):
+            carry = lines.pop() + carry
         yield from _split_universal(lines)
     if carry:
         yield from _split_universal([carry])

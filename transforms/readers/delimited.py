@@ -999,9 +999,14 @@ def read_delimited(
         source = path
     else:
         source = transcode_to_utf8(path, spec.encoding, work_dir, max_line_bytes=limits.max_line_bytes)
-    # One pass of byte searches: no line reaches Polars (which would hold it whole) past the limit.
-    check_line_lengths(source, limits.max_line_bytes)
-    survey = _survey(source, layout, dialect, spec, limits)
-    if survey is None:
-        return _read_tolerant(source, "utf-8", spec, dialect, layout, limits, work_dir)
+    try:
+        # One pass of byte searches: no line reaches Polars (which would hold it whole) past the limit.
+        check_line_lengths(source, limits.max_line_bytes)
+        survey = _survey(source, layout, dialect, spec, limits)
+        if survey is None:
+            return _read_tolerant(source, "utf-8", spec, dialect, layout, limits, work_dir)
+    except UnreadableFileError as error:
+        # A refusal found in the transcoded copy names the sender's file, not the scratch copy.
+        error.args = tuple(str(arg).replace(str(source), str(path)) for arg in error.args)
+        raise
     return ReadResult(_scan_fast(dialect, layout, survey, source), survey.skipped, list(layout.notes))
