@@ -45,13 +45,21 @@ class SampleWarehouse:
         self.storage = storage_for_home(self.settings.landing_dir, self.settings.warehouse_dir)
 
     def query(self, sql: str) -> pl.DataFrame:
-        from warehouse.catalog import connect
+        return query_home(self.home, sql)
 
-        connection = connect(self.storage)
-        try:
-            return connection.sql(sql).pl()
-        finally:
-            connection.close()
+
+def query_home(home: Path, sql: str) -> pl.DataFrame:
+    """`sql` against the home's DuckDB views (a fresh connection, closed again)."""
+    from schemas.settings import ThroughlineSettings
+    from warehouse.catalog import connect
+    from warehouse.storage import storage_for_home
+
+    settings = ThroughlineSettings(home=home)
+    connection = connect(storage_for_home(settings.landing_dir, settings.warehouse_dir))
+    try:
+        return connection.sql(sql).pl()
+    finally:
+        connection.close()
 
 
 def ingest_inbox(home: Path):

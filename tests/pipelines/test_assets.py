@@ -16,10 +16,7 @@ from pipelines.definitions import build_defs
 from pipelines.partitions import partition_key
 from sampledata.generator import copy_feed_specs, generate_samples
 from sampledata.reference import copy_reference
-from schemas.settings import ThroughlineSettings
-from tests.conftest import ingest_inbox
-from warehouse.catalog import connect
-from warehouse.storage import storage_for_home
+from tests.conftest import ingest_inbox, query_home
 
 pytestmark = pytest.mark.system
 
@@ -37,15 +34,6 @@ def _home(home: Path, tmp_path: Path, distributor: str, names: list[str]) -> Pat
     for name in names:
         shutil.copy2(tmp_path / "drop" / distributor / name, inbox / name)  # keeps the delivery time
     return inbox
-
-
-def _query(home: Path, sql: str):
-    settings = ThroughlineSettings(home=home)
-    connection = connect(storage_for_home(settings.landing_dir, settings.warehouse_dir))
-    try:
-        return connection.sql(sql).pl()
-    finally:
-        connection.close()
 
 
 def _add_partitions(instance: dg.DagsterInstance, distributor: str, weeks: list[str]) -> None:
@@ -107,7 +95,7 @@ def test_a_backfill_range_is_one_run_equal_to_incremental_loading_and_leaves_a_m
     _home(home, tmp_path, "albion_uk", received)
     ingest_inbox(home)  # loaded incrementally, outside Dagster (as `make run` does)
     lines = "select * exclude (ingested_at) from sellout where distributor_id = 'albion_uk' order by line_id"
-    before = _query(home, lines)
+    before = query_home(home, lines)
     assert before.height > 0
     keys = [f"albion_uk|{week}" for week in WEEKS]
     job = build_defs(home).resolve_job_def("ingest")
@@ -131,4 +119,4 @@ def test_a_backfill_range_is_one_run_equal_to_incremental_loading_and_leaves_a_m
     assert missing.metadata["status"].value == "missing"
     assert missing.metadata["last_received_period"].value == WEEKS[2]
     assert all(evaluations[("report_on_time", k)].passed for k in keys[:3])
-    assert _query(home, lines).equals(before)
+    assert query_home(home, lines).equals(before)

@@ -15,26 +15,15 @@ from pipelines.reference_assets import reference_key, reference_tables
 from pipelines.resources import ThroughlineResource
 from sampledata.generator import copy_feed_specs
 from sampledata.reference import copy_reference
-from schemas.settings import ThroughlineSettings
-from tests.conftest import SampleWarehouse
-from warehouse.catalog import EXCEPTION_VIEWS, connect
+from tests.conftest import SampleWarehouse, query_home
+from warehouse.catalog import EXCEPTION_VIEWS
 from warehouse.reference_tables import REFERENCE_TABLES
-from warehouse.storage import storage_for_home
 
 pytestmark = pytest.mark.system
 
 
 def _resources(home: Path) -> dict[str, object]:
     return {"throughline": ThroughlineResource(home=str(home))}
-
-
-def _query(home: Path, sql: str):
-    settings = ThroughlineSettings(home=home)
-    connection = connect(storage_for_home(settings.landing_dir, settings.warehouse_dir))
-    try:
-        return connection.sql(sql).pl()
-    finally:
-        connection.close()
 
 
 @pytest.fixture
@@ -55,7 +44,7 @@ def test_reference_assets_store_every_table_and_report_rows(reference_home: Path
         }
         assert set(metadata) == {reference_key(table) for table in REFERENCE_TABLES}
         counts = " union all ".join(f"select '{t}' as t, count(*) as n from {t}" for t in REFERENCE_TABLES)
-        rows = dict(_query(reference_home, counts).iter_rows())
+        rows = dict(query_home(reference_home, counts).iter_rows())
         assert {table: metadata[reference_key(table)]["dagster/row_count"].value for table in rows} == rows
         assert metadata[reference_key("partners")]["dagster/row_count"].value > 10
         assert metadata[reference_key("sku_map")]["written"].value is True
@@ -73,7 +62,7 @@ def test_bad_reference_data_fails_the_run_naming_file_and_row(reference_home: Pa
         assert dg.materialize(
             [reference_tables], instance=instance, resources=_resources(reference_home)
         ).success
-        partners_before = _query(reference_home, "select * from partners")
+        partners_before = query_home(reference_home, "select * from partners")
         (reference_home / "reference" / "quotas.csv").write_text(
             "partner_id,period,target_base\nP0001,2026-13,abc\n", encoding="utf-8"
         )
@@ -86,7 +75,7 @@ def test_bad_reference_data_fails_the_run_naming_file_and_row(reference_home: Pa
         message = failure.step_failure_data.error.message
         assert "reference data not applied" in message
         assert "quotas.csv" in message and "row 1, period" in message
-    assert _query(reference_home, "select * from partners").equals(partners_before)
+    assert query_home(reference_home, "select * from partners").equals(partners_before)
 
 
 def _check(instance: dg.DagsterInstance, home: Path) -> dg.ExecuteInProcessResult:

@@ -28,9 +28,7 @@ import polars as pl
 import pytest
 
 from sampledata.generator import generate_samples
-from tests.conftest import REPO_ROOT
-from warehouse.catalog import connect
-from warehouse.storage import storage_for_home
+from tests.conftest import REPO_ROOT, query_home
 
 pytestmark = pytest.mark.system
 
@@ -84,11 +82,7 @@ class Deployment:
         return self.log.read_text(encoding="utf-8", errors="replace")[-6000:]
 
     def query(self, sql: str) -> pl.DataFrame:
-        connection = connect(storage_for_home(self.home / "landing", self.home / "warehouse"))
-        try:
-            return connection.sql(sql).pl()
-        finally:
-            connection.close()
+        return query_home(self.home, sql)
 
 
 @pytest.fixture(scope="module")
