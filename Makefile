@@ -48,10 +48,13 @@ run: install
 demo: run
 
 # System packages the system tests use: OpenSSH's sshd (the SFTP tests run against the server
-# distributors actually use). Installed with apt when missing (as root, or through sudo).
+# distributors actually use), Chromium (the UI's screenshot) and PostgreSQL (the production
+# instance's storage; the tests start their own cluster). Installed with apt when missing (as root,
+# or through sudo).
 test-deps:
 	@missing=""; [ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \

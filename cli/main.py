@@ -43,10 +43,10 @@ def _settings() -> ThroughlineSettings:
 
 def _existing_storage(settings: ThroughlineSettings):
     """The home's warehouse for reading; a UserError (and nothing created) when there is none yet."""
-    from warehouse.storage import storage_for_home
+    from warehouse.storage import storage_for
     from warehouse.tables import warehouse_exists
 
-    storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
+    storage = storage_for(settings)
     if not warehouse_exists(storage):
         raise UserError(
             f"no warehouse in {settings.home} yet: load files first (`throughline ingest FILE ...`, or "
@@ -96,6 +96,7 @@ def _outcome_frame(report) -> pl.DataFrame:
                 "rows_quarantined": row.rows_quarantined,
                 "rows_skipped": row.rows_skipped,
                 "error": row.error or row.warnings,
+                "schema_drift": row.schema_drift,
             }
             for row in rows
         ],
@@ -108,6 +109,7 @@ def _outcome_frame(report) -> pl.DataFrame:
             "rows_quarantined": pl.Int64,
             "rows_skipped": pl.Int64,
             "error": pl.String,
+            "schema_drift": pl.String,
         },
     )
 
@@ -292,7 +294,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from ingest.context import key_matches_warehouse
     from ingest.inspect import NoSpecError, choose_spec, inspect_file, throwaway_secret
     from transforms.readers import UnreadableFileError
-    from warehouse.storage import storage_for_home
+    from warehouse.storage import storage_for
 
     settings = _settings()
     path = Path(args.file)
@@ -305,7 +307,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     try:
         key = resolve_customer_key(settings)
         secret = key.secret.get_secret_value()
-        matches = key_matches_warehouse(storage_for_home(settings.landing_dir, settings.warehouse_dir), key)
+        matches = key_matches_warehouse(storage_for(settings), key)
         if matches is False:
             err(
                 "note: this end-customer key is not the warehouse's: end_customer_key values below will not match it"
@@ -406,6 +408,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         loads.select(
             "received_at", "distributor_id", "source_name", "status", "rows_read", "rows_loaded",
             "rows_quarantined", "rows_skipped", pl.coalesce("error", "warnings").alias("error"),
+            "schema_drift",
         ),
         args.format,
     )  # fmt: skip

@@ -14,8 +14,11 @@ Contract for callers (ingest, Dagster sensors and schedules):
    size and SHA-256 computed while they were written.
 2. Land every fetched file, then call `settle(fetched, "landed")` (SFTP: move the remote file to
    its `archive_dir`; folder: remove it from the inbox) or `settle(fetched, "failed", error)`.
-3. Commit `poll.state` (the sensor cursor) only after step 2. A crash before that only makes the
-   next poll fetch the same files again; landing is content-addressed, so nothing loads twice.
+3. Commit `poll.state` (the sensor cursor) only once every fetched file is landed. A crash before
+   that only makes the next poll fetch the same files again; landing is content-addressed, so
+   nothing loads twice. A caller that settles only after committing (`ingest.pull` does, since an
+   archived file is no longer listed, so a state saved after it never records it as taken) keeps
+   what is still to settle until it is settled.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from schemas.feed_spec import SpecCatalog, load_spec_catalog
 from schemas.settings import CustomerKey, ThroughlineSettings
-from warehouse.storage import WarehouseStorage, storage_for_home
+from warehouse.storage import WarehouseStorage, storage_for
 
 KEY_FINGERPRINT = "customer-key.fingerprint"
 HEARTBEAT_SECONDS = 1.0
@@ -67,7 +67,7 @@ class IngestContext:
     ) -> IngestContext:
         return cls(
             settings=settings,
-            storage=storage_for_home(settings.landing_dir, settings.warehouse_dir),
+            storage=storage_for(settings),
             customer_key=customer_key,
             catalog=load_spec_catalog(settings.feeds_dir),
             progress=progress or Progress(),

@@ -42,6 +42,7 @@ from reference.partners import REPORTED_KEYS, RESULT_SCHEMA
 from reference.schemas import TABLES
 from schemas.feed_spec import SpecCatalog
 from warehouse.core import refresh_partitions
+from warehouse.faults import crash_point
 from warehouse.reference_tables import REFERENCE_TABLES, read_reference_table, write_reference_table
 from warehouse.tables import distributor_lock, scan_table
 
@@ -194,8 +195,10 @@ def refresh_reference(context: IngestContext, *, force: bool = False) -> Referen
         for table, stored in STORED_TABLES.items():
             if write_reference_table(storage, stored, tables[table]):
                 report.tables_written.append(stored)
+                crash_point("reference_after_first_table")
         if write_reference_table(storage, DISTRIBUTORS_TABLE, distributors_frame(context.catalog)):
             report.tables_written.append(DISTRIBUTORS_TABLE)
+        crash_point("reference_after_tables")
         known = read_reference_table(storage, RESOLUTION_TABLE)
         if known is not None and known.height:
             resolved = _resolve(context, known.select(REPORTED_KEYS))
@@ -210,7 +213,9 @@ def refresh_reference(context: IngestContext, *, force: bool = False) -> Referen
                 report.tables_written.append(RESOLUTION_TABLE)
         elif known is None:
             write_reference_table(storage, RESOLUTION_TABLE, _empty_resolution())
+        crash_point("reference_after_resolution")
     report.refreshed = reconcile_core(context)
+    crash_point("reference_before_fingerprint")
     storage.write_meta(REFERENCE_FINGERPRINT, fingerprint)
     return report
 
@@ -299,6 +304,7 @@ def reconcile_core(context: IngestContext) -> dict[str, list[str]]:
                 storage, dataset, str(distributor_id), load_ids, enrich.apply, context.lock_dir
             )
             refreshed[f"{dataset}/{distributor_id}"] = load_ids
+            crash_point("reference_after_first_partition")
             context.progress.message(
                 f"{dataset} of {distributor_id}: {len(load_ids)} load(s) brought in line with the reference data"
             )
@@ -346,6 +352,11 @@ def append_reference_row(context: IngestContext, table: str, row: dict[str, str]
                 "`throughline ingest` (or `throughline reference refresh`)"
             )
         header = header[: len(present)]
+        added = [row.get(name, "") for name in header]
+        if any(_same_row(line, added) for line in list(csv.reader(io.StringIO(existing)))[1:]):
+            # An earlier run of this fix added the row and stopped before applying it (or the fix
+            # was given twice): apply what is there rather than refuse a duplicate of the row.
+            return refresh_reference(context)
     writer.writerow([row.get(name, "") for name in header])
     updated = existing + buffer.getvalue()
     staging = path.with_name(f".{path.name}.candidate")
@@ -353,10 +364,18 @@ def append_reference_row(context: IngestContext, table: str, row: dict[str, str]
     staging.write_text(updated, encoding="utf-8")
     try:
         _check_with(context, path, staging)
+        crash_point("approval_after_candidate")
         staging.replace(path)
     finally:
         staging.unlink(missing_ok=True)
+    crash_point("approval_after_file")
     return refresh_reference(context)
+
+
+def _same_row(line: list[str], added: list[str]) -> bool:
+    """Whether a reference file's row (as read) is the row a fix adds, white space aside."""
+    cells = [cell.strip() for cell in line] + [""] * (len(added) - len(line))
+    return cells == [cell.strip() for cell in added]
 
 
 def _check_with(context: IngestContext, path: Path, candidate: Path) -> None:

@@ -77,6 +77,8 @@ MAX_DERIVED_KEYS = 64
 READ_FAILURES = (UnreadableFileError, ValueError, OSError, *POLARS_READ_ERRORS)
 """What reading a landed file (or a candidate copy) with its spec may fail with."""
 SCANNED_FOLDERS = ("inbox", "rejected", "work", "landing")
+SCRATCH_PREFIX = "forget-"
+"""The scratch folders of an erasure under the home's work folder (copies read back, decoded files)."""
 LEFTOVER_CODECS = ("utf-8", "cp1252", "utf-16-le")
 
 
@@ -210,6 +212,8 @@ def forget_customer(context: IngestContext, request: ErasureRequest, *, dry_run:
             "match the stored ones. Set THROUGHLINE_CUSTOMER_KEY_SECRET to the warehouse's key."
         )
     erasure = Erasure()
+    if not dry_run:
+        _remove_interrupted_scratch(context)
     with _scratch(context) as scratch:
         if not dry_run:
             prepare(context)
@@ -228,6 +232,7 @@ def forget_customer(context: IngestContext, request: ErasureRequest, *, dry_run:
             erasure.leftovers = _leftovers(context, values, skip={scratch, *_planned_paths(context, erasure)})
             return erasure
         erasure.rows_unkeyed = _erase_keys(context, erasure.keys)
+        crash_point("forget_after_keys")
         redactable = [f for f in erasure.files if f.copy is not None]
         for planned in redactable:
             _replace_landed(context, planned, request.reference, scratch)
@@ -242,6 +247,7 @@ def forget_customer(context: IngestContext, request: ErasureRequest, *, dry_run:
             erasure.history_files_removed = {
                 table: forget_history(context.storage, table) for table in HISTORY_TABLES
             }
+            crash_point("forget_after_history")
             ensure_catalog(context.storage, context.settings.catalog_path)
         erasure.leftovers = _leftovers(context, values, skip={scratch})
     return erasure
@@ -492,22 +498,23 @@ def _replace_landed(
             )
         ],
     )
+    crash_point("forget_after_change_recorded")
     with distributor_lock(context.lock_dir, landed.distributor_id):
         repoint_landed(context.storage, landed.distributor_id, landed.sha256, copy.source_file)
+    crash_point("forget_after_repoint")
     _remove_unreferenced(
         context,
-        [context.storage.local_path(landed.source_file), *landing_copies(context.storage, landed.sha256)],
+        [landed.source_file, *landing_copies(context.storage, landed.sha256)],
     )
     planned.landed = replace(landed, source_file=copy.source_file)
     planned.status = "redacted"
 
 
-def _remove_unreferenced(context: IngestContext, paths: list[Path]) -> None:
+def _remove_unreferenced(context: IngestContext, addresses: list[str]) -> None:
     live = live_addresses(context.storage)
-    root = context.storage.landing_root
-    for path in dict.fromkeys(paths):
-        if f"landing/{path.relative_to(root).as_posix()}" not in live:
-            remove_landed(path)
+    for address in dict.fromkeys(addresses):
+        if address not in live:
+            remove_landed(context.storage, address)
 
 
 def finish_redactions(context: IngestContext) -> list[str]:
@@ -525,7 +532,7 @@ def finish_redactions(context: IngestContext) -> list[str]:
                 repoint_landed(context.storage, row["distributor_id"], row["sha256"], row["replaced_by"])
         _remove_unreferenced(
             context,
-            [context.storage.local_path(row["source_file"]), *landing_copies(context.storage, row["sha256"])],
+            [row["source_file"], *landing_copies(context.storage, row["sha256"])],
         )
     stale: set[str] = set()
     for table in ("staging_sellout", "staging_inventory", "quarantine"):
@@ -629,10 +636,18 @@ def _holds(path: Path, needles: set[bytes]) -> bool:
     return any(needle.lower() in data for needle in needles)
 
 
+def _remove_interrupted_scratch(context: IngestContext) -> None:
+    """Delete the scratch folders an erasure killed midway left: they may hold a decoded copy of a file
+    naming the customer (erasures run one at a time, while no load runs)."""
+    if context.work_dir.is_dir():
+        for folder in context.work_dir.glob(f"{SCRATCH_PREFIX}*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def _scratch(context: IngestContext) -> Iterator[Path]:
     context.work_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="forget-", dir=context.work_dir))
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=context.work_dir))
     try:
         yield folder
     finally:

@@ -20,6 +20,7 @@ from schemas.feed_spec import FeedSpec, SpecCatalog, load_feed_spec
 from schemas.limits import ReadLimits
 from schemas.rules import DEFAULT_MAX_FIELD_CHARS, RuleContext
 from schemas.tables import TABLE_COLUMNS
+from transforms.drift import detect_drift, has_named_header, source_header
 from transforms.normalize import normalize_records
 from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, read_records
 from transforms.readers.x12 import sniff_transaction_set, x12_spec
@@ -122,4 +123,8 @@ def inspect_file(
             ).with_columns(_footer_message(spec).alias("message"))
         )
     quarantined = pl.concat(parts).sort("source_row")
-    return Inspection(spec, valid, quarantined, skipped, list(result.notes))
+    # How the header differs from the spec (a load also compares it with the feed's previous file).
+    drift = (
+        detect_drift(source_header(result.records), spec).findings() if has_named_header(spec.format) else []
+    )
+    return Inspection(spec, valid, quarantined, skipped, [*result.notes, *drift])

@@ -6,6 +6,9 @@ earlier run of the same load) and failed ones (quarantine). Every record the rea
 loaded or quarantined; every line it did not emit is counted in `rows_skipped` by the rule that
 skipped it. A footer row that reads as a valid record is quarantined (`footer_is_data`), never
 dropped. A file that cannot be read becomes a `rejected` load with an error a person can act on.
+A file's header is compared with its spec and with the header of the feed's previous load
+(`transforms.drift`): the drift goes on the row by column name, and a missing column the load needs
+refuses the file.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from ingest.route import Route, printable
 from schemas.feed_spec import FeedSpec
 from schemas.rules import RuleContext
 from schemas.tables import TABLE_COLUMNS, TIMESTAMP
+from transforms.drift import detect_drift, has_named_header, header_from_json, header_json, source_header
 from transforms.normalize import normalize_records
 from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, ReadResult, UnreadableFileError, read_records
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
 from warehouse.faults import crash_point
-from warehouse.ledger import LandedFile, LoadRow, load_statuses, load_warnings, write_load
+from warehouse.ledger import LandedFile, LoadRow, load_statuses, load_warnings, previous_header, write_load
 from warehouse.tables import commit_data_files, data_columns, distributor_lock, new_data_file, pq_rows
 
 log = logging.getLogger(__name__)
@@ -171,6 +175,7 @@ def _write_records(
         tolerant=tolerant,
         limits=context.settings.limits,
     )
+    _record_drift(context, spec, landed, row, result)
     normalized = normalize_records(result.records, spec, customer_key_secret=context.secret)
     rule_context = RuleContext(
         spec=spec, as_of=row.started_at.date(), max_field_chars=context.settings.max_field_chars
@@ -228,6 +233,24 @@ def _write_records(
     commit_data_files(storage, "quarantine", partition, quarantine_files, replace=True)
     crash_point("after_quarantine")
     return counts, list(result.notes)
+
+
+def _record_drift(
+    context: IngestContext, spec: FeedSpec, landed: LandedFile, row: LoadRow, result: ReadResult
+) -> None:
+    """Put the file's header and its drift on the load's row (against the spec and the header of the
+    feed's previous load); a missing column the load needs refuses the file (ValueError)."""
+    if not has_named_header(spec.format):
+        return
+    header = source_header(result.records)
+    previous = previous_header(context.storage, spec.id, landed.received_at)
+    baseline = header_from_json(previous[2]) if previous else None
+    name = f"the header of {printable(previous[1])} (load {previous[0]})" if previous else ""
+    drift = detect_drift(header, spec, baseline, baseline_name=name)
+    row.source_columns = header_json(header)
+    row.schema_drift = drift.summary()
+    if refusal := drift.refusal():
+        raise ValueError(refusal)
 
 
 def _staging_columns(

@@ -71,7 +71,7 @@ def landed_in_range(
         report_date = report_date_of(spec, landed.source_name, landed.received_at)
         if (since and report_date < since) or (until and report_date > until):
             continue
-        gone = not context.storage.local_path(landed.source_file).is_file()
+        gone = not context.storage.landing_exists(landed.source_file)
         if gone and (landed.distributor_id, landed.sha256) in purged:
             # Re-running it would reject it (no bytes) and take its rows out of core.
             context.progress.message(

@@ -24,11 +24,14 @@ from ingest.enrichment import stored_table
 from marts import MART_NAMES, SCHEMAS, MartInputs, build_marts
 from reports import ReportsWritten, export_partner, write_reports
 from schemas.tables import TABLE_COLUMNS, empty_frame
+from warehouse.faults import crash_point
 from warehouse.reference_tables import write_reference_table
-from warehouse.tables import scan_table
+from warehouse.tables import distributor_lock, scan_table
 
 MART_SCHEMAS = SCHEMAS
 """Every mart's columns and Polars types (what the Dagster checks compare the stored tables with)."""
+REPORTS_LOCK = "_reports"
+"""The lock the writer of the scorecards holds (so stray temporary files are a killed run's)."""
 HIDDEN_SELLOUT_COLUMNS = ("received_at",)
 """Not in the `sellout` view, so not in an export either."""
 
@@ -86,17 +89,21 @@ def publish(context: IngestContext, as_of: date | None = None) -> Published:
     marts = build_marts(inputs)
     for name in MART_NAMES:
         write_reference_table(context.storage, name, marts[name])
-    written = write_reports(
-        context.settings.reports_dir,
-        partners=inputs.partners,
-        partner_performance=marts["partner_performance"],
-        rebate_accruals=marts["rebate_accruals"],
-        sellout=sellout,
-        products=inputs.products,
-        certifications=inputs.certifications,
-        as_of=as_of,
-        base_currency=context.settings.base_currency,
-    )
+        crash_point("publish_after_first_mart")
+    crash_point("publish_after_marts")
+    with distributor_lock(context.lock_dir, REPORTS_LOCK):  # one writer of the report files at a time
+        written = write_reports(
+            context.settings.reports_dir,
+            partners=inputs.partners,
+            partner_performance=marts["partner_performance"],
+            rebate_accruals=marts["rebate_accruals"],
+            sellout=sellout,
+            products=inputs.products,
+            certifications=inputs.certifications,
+            as_of=as_of,
+            base_currency=context.settings.base_currency,
+        )
+    crash_point("publish_after_reports")
     return Published(as_of, {name: marts[name].height for name in MART_NAMES}, written)
 
 

@@ -1,22 +1,25 @@
 """Pulling: fetch what is new from each feed spec's `source:` (SFTP server or HTTP API), land and load
-it like a dropped file, settle it at the source, and only then remember what was fetched.
+it like a dropped file, remember what was fetched, and then settle it at the source.
 
 What belongs here: the order of those steps for one source, and keeping one failing source from
 stopping the others. Talking to servers is `connectors/`'s; loading is `ingest.run`'s.
 
 A source's state (the SFTP manifest, the API watermark) is kept in `$THROUGHLINE_HOME/channels/`,
-one JSON file per feed spec, written atomically after the files of a poll are landed and settled:
-a crash before that only makes the next pull fetch the same files again, and landing, which is
-content-addressed, receives them as duplicates.
+one JSON file per feed spec, written atomically once the files of a poll are landed: a crash before
+that only makes the next pull fetch the same files again, and landing, which is content-addressed,
+receives them as duplicates. Settling (archiving an SFTP file) comes after it, since an archived file
+is no longer listed and so could never be recorded as taken; the files still to settle are written
+beside the state first (`<spec_id>.unsettled.json`), so the next pull settles what a crash left.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from connectors.channel import Channel, FetchedFile, load_state, open_channel, save_state
@@ -27,6 +30,7 @@ from ingest.plan import Incoming
 from ingest.run import RunReport, ingest_files
 from schemas.feed_spec import FeedSpec
 from schemas.settings import ThroughlineSettings
+from warehouse.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,8 @@ def pull_source(
     environ: Mapping[str, str] | None = None,
     channel: Channel | None = None,
 ) -> SourcePull:
-    """Poll one spec's source, land and load what it fetched, settle it, then save the source's state.
+    """Poll one spec's source, land and load what it fetched, save the source's state, then settle what
+    it fetched (and what an interrupted pull left unsettled).
 
     Never raises for a source that fails: the error (naming the source, never a secret) is in the
     result, and nothing of that poll is remembered, so the next pull tries again.
@@ -93,6 +98,7 @@ def pull_source(
         return result
     result.waiting, result.refused = list(poll.waiting), list(poll.refused)
     fetched = sorted(poll.fetched, key=lambda f: f.remote_name)
+    crash_point("pull_after_fetch")
     try:
         if fetched:
             for item in fetched:
@@ -101,21 +107,63 @@ def pull_source(
                     os.utime(item.local_path, (item.remote_mtime, item.remote_mtime))
             incoming = [Incoming(f.local_path, spec.distributor_id, f.channel) for f in fetched]
             result.report = ingest_files(context, incoming)
-        for item in fetched:
-            _settle(channel, item, "landed")
+            crash_point("pull_after_load")
     except Exception as error:
         for item in fetched:
             _settle(channel, item, "failed", str(error))
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    # Landed. Settling moves files at the source (SFTP: to the archive), after which a poll no longer
+    # lists them, so it must follow the saved state or the state would never record them as taken;
+    # and what is to be settled is written first, so a crash after the state is saved leaves it to
+    # the next pull rather than the files unarchived for good.
+    unsettled = settling_path(context, spec)
+    to_settle = _merge(read_unsettled(unsettled), fetched)
+    if to_settle:
+        _write_unsettled(unsettled, to_settle)
     save_state(state_path(context, spec), poll.state)
+    crash_point("pull_after_state")
+    for item in to_settle:
+        _settle(channel, item, "landed")
+    if to_settle:
+        crash_point("pull_after_settle")
+        unsettled.unlink(missing_ok=True)
     result.fetched = [f.remote_name for f in fetched]
     for name in result.waiting:
         context.progress.message(f"{spec.id}: {name} is not complete yet; a later pull takes it")
     for name in result.refused:
         context.progress.message(f"{spec.id}: refused {name}")
     return result
+
+
+def settling_file(settings: ThroughlineSettings, spec_id: str) -> Path:
+    """The files of a spec's source landed but perhaps not settled at the source yet (see pull_source)."""
+    return settings.channels_dir / f"{spec_id}.unsettled.json"
+
+
+def settling_path(context: IngestContext, spec: FeedSpec) -> Path:
+    return settling_file(context.settings, spec.id)
+
+
+def read_unsettled(path: Path) -> list[FetchedFile]:
+    """The files a pull landed and had still to settle when it stopped ([] when there are none)."""
+    text = load_state(path)
+    if not text:
+        return []
+    return [
+        FetchedFile(**{**item, "local_path": Path(item["local_path"])}) for item in json.loads(text)["files"]
+    ]
+
+
+def _write_unsettled(path: Path, items: list[FetchedFile]) -> None:
+    files = [{**asdict(item), "local_path": str(item.local_path)} for item in items]
+    save_state(path, json.dumps({"files": files}, sort_keys=True))
+
+
+def _merge(earlier: list[FetchedFile], fetched: list[FetchedFile]) -> list[FetchedFile]:
+    """`earlier` and `fetched`, each file version once (a file fetched again after a crash is one)."""
+    return list({(f.remote_name, f.sha256): f for f in [*earlier, *fetched]}.values())
 
 
 def _settle(channel: Channel, item: FetchedFile, outcome: str, error: str | None = None) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from ingest.context import IngestContext
 from schemas.tables import FINISHED_STATUSES
@@ -89,15 +88,16 @@ def _purge(context: IngestContext, files: list[LandedFile], days: int) -> None:
         ],
     )
     live = live_addresses(context.storage)
-    root = context.storage.landing_root
     for landed in files:
-        for path in _bytes_of(context, landed):
-            if f"landing/{path.relative_to(root).as_posix()}" not in live:
-                remove_landed(path)
+        for address in _bytes_of(context, landed):
+            if address not in live:
+                remove_landed(context.storage, address)
 
 
-def _bytes_of(context: IngestContext, landed: LandedFile) -> list[Path]:
-    """The files landing holds for a delivery: what its ledger row reads, and any copy of its bytes."""
-    current = context.storage.local_path(landed.source_file)
-    found = [current] if current.is_file() else []
-    return found + [path for path in landing_copies(context.storage, landed.sha256) if path != current]
+def _bytes_of(context: IngestContext, landed: LandedFile) -> list[str]:
+    """The addresses landing holds for a delivery: what its ledger row reads, and any copy of its bytes."""
+    current = landed.source_file
+    found = [current] if context.storage.landing_exists(current) else []
+    return found + [
+        address for address in landing_copies(context.storage, landed.sha256) if address != current
+    ]

@@ -38,6 +38,7 @@ from pipelines.checks import (
     LOAD_CHECK_SPECS,
     LOADS_KEY,
     ROW_RECONCILIATION,
+    count_records,
     exception_evaluations,
     latest_materializations,
     load_check_evaluations,
@@ -225,6 +226,10 @@ def _staged_materializations(partition: str, rows: list[LoadRow], duplicates: in
             "rejected": sum(r.status == "rejected" for r in rows),
             "load_ids": dg.MetadataValue.json(load_ids),
             "preview": dg.MetadataValue.md(_loads_preview(rows)),
+            # Per file, how its header drifted from the spec and the feed's previous load (by name).
+            "schema_drift": dg.MetadataValue.json(
+                {r.source_name: r.schema_drift.splitlines() for r in rows if r.schema_drift}
+            ),
         },
     )
 
@@ -289,9 +294,10 @@ def load_reports(context: dg.AssetExecutionContext, config: ReceiveConfig, throu
         yield from _staged_materializations(partition, rows, duplicates[partition])
 
     judged = latest_materializations(context.instance, LOADS, by_partition)
+    counts = count_records(ingest.storage, [row.load_id for rows in by_partition.values() for row in rows])
     unreconciled = []
     for partition, rows in sorted(by_partition.items()):
-        for result in load_check_evaluations(ingest.storage, rows, partition, judged.get(partition)):
+        for result in load_check_evaluations(ingest.storage, rows, partition, judged.get(partition), counts):
             if result.check_name == ROW_RECONCILIATION and not result.passed:
                 unreconciled.append(partition)
             yield result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
@@ -143,21 +144,47 @@ def evaluation(
 # Checks of one load partition: recounted from the tables, for the loads of that partition.
 
 
-def _recount(storage: WarehouseStorage, rows: list[LoadRow]) -> pl.DataFrame:
-    loaded = [r for r in rows if r.status not in ("rejected", "duplicate")]
-    load_ids = [r.load_id for r in loaded]
-    staged = pl.concat(
-        [
-            scan_table(storage, table).filter(pl.col("load_id").is_in(load_ids)).group_by("load_id").len()
-            for table in ("staging_sellout", "staging_inventory")
-        ]
-    ).collect()
+@dataclass(frozen=True)
+class RecordCounts:
+    """Records of loads as the tables hold them: `staged` (load_id, len) in staging, `quarantined`
+    (load_id, rule, len) in quarantine. Counted once for all the loads of a run, so a run over many
+    partitions scans each table once, not once per partition."""
+
+    staged: pl.DataFrame
+    quarantined: pl.DataFrame
+
+
+def count_records(storage: WarehouseStorage, load_ids: list[str]) -> RecordCounts:
+    """The staging and quarantine records of `load_ids`, per load (and per rule in quarantine)."""
+    staged = (
+        pl.concat(
+            [
+                scan_table(storage, table).filter(pl.col("load_id").is_in(load_ids)).group_by("load_id").len()
+                for table in ("staging_sellout", "staging_inventory")
+            ]
+        )
+        .group_by("load_id")
+        .agg(pl.col("len").sum())
+        .collect()
+    )
     quarantined = (
         scan_table(storage, "quarantine")
         .filter(pl.col("load_id").is_in(load_ids))
-        .group_by("load_id")
+        .group_by("load_id", "rule")
         .len()
         .collect()
+    )
+    return RecordCounts(staged, quarantined)
+
+
+def _recount(rows: list[LoadRow], counts: RecordCounts) -> pl.DataFrame:
+    loaded = [r for r in rows if r.status not in ("rejected", "duplicate")]
+    load_ids = [r.load_id for r in loaded]
+    staged = counts.staged.filter(pl.col("load_id").is_in(load_ids))
+    quarantined = (
+        counts.quarantined.filter(pl.col("load_id").is_in(load_ids))
+        .group_by("load_id")
+        .agg(pl.col("len").sum())
     )
     ledger = pl.DataFrame(
         {
@@ -176,10 +203,16 @@ def _recount(storage: WarehouseStorage, rows: list[LoadRow]) -> pl.DataFrame:
 
 
 def load_check_evaluations(
-    storage: WarehouseStorage, rows: list[LoadRow], partition: str, judged: dg.EventLogRecord | None
+    storage: WarehouseStorage,
+    rows: list[LoadRow],
+    partition: str,
+    judged: dg.EventLogRecord | None,
+    counts: RecordCounts | None = None,
 ) -> list[dg.AssetCheckEvaluation]:
-    """The three load checks of one partition, for its loads in this run."""
-    recount = _recount(storage, rows)
+    """The three load checks of one partition, for its loads in this run (recounted from the tables,
+    or from `counts` when the run counted its loads' records once)."""
+    counts = counts or count_records(storage, [r.load_id for r in rows])
+    recount = _recount(rows, counts)
     unaccounted = int(recount["unaccounted"].abs().sum()) if recount.height else 0
     reconciliation = evaluation(
         ROW_RECONCILIATION,
@@ -213,12 +246,10 @@ def load_check_evaluations(
         judged=judged,
     )
     per_rule = (
-        scan_table(storage, "quarantine")
-        .filter(pl.col("load_id").is_in(load_ids))
+        counts.quarantined.filter(pl.col("load_id").is_in(load_ids))
         .group_by("rule")
-        .len()
+        .agg(pl.col("len").sum())
         .sort("len", "rule", descending=[True, False])
-        .collect()
     )
     rejected = [f"{r.source_name}: {r.error}" for r in rows if r.status == "rejected"]
     summary = evaluation(

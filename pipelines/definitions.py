@@ -14,13 +14,15 @@ import dagster as dg
 
 from pipelines.assets import LOAD_ASSETS
 from pipelines.checks import sellout_exceptions
+from pipelines.executors import ingest_executor
 from pipelines.mart_assets import MART_ASSETS
 from pipelines.mart_checks import mart_checks
 from pipelines.pulls import build_pull_job
 from pipelines.reference_assets import REFERENCE_ASSETS
 from pipelines.report_calendar import report_calendar_job
 from pipelines.resources import ThroughlineResource, default_resources
-from pipelines.schedules import build_api_schedule, build_marts_schedule
+from pipelines.retention import landing_retention_job
+from pipelines.schedules import build_api_schedule, build_marts_schedule, build_retention_schedule
 from pipelines.sensors import build_inbox_sensor, build_report_calendar_sensor, build_sftp_sensor
 from schemas.feed_spec import load_spec_catalog
 from schemas.settings import ThroughlineSettings
@@ -70,6 +72,8 @@ def build_defs(home: Path | None = None) -> dg.Definitions:
             "Receive and load the files of a distributor's report periods (or re-load what landing "
             "holds for them), then complete core. A backfill runs once per distributor."
         ),
+        # Dagster's default, or the Dask cluster THROUGHLINE_DASK_SCHEDULER names (docs/deploy.md).
+        executor_def=ingest_executor(),
     )
     marts_job = dg.define_asset_job(
         MARTS_JOB,
@@ -81,8 +85,12 @@ def build_defs(home: Path | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*REFERENCE_ASSETS, *LOAD_ASSETS, *MART_ASSETS],
         asset_checks=[sellout_exceptions, mart_checks],
-        jobs=[ingest_job, marts_job, report_calendar_job, *pull_jobs],
-        schedules=[build_marts_schedule(marts_job), *pull_schedules],
+        jobs=[ingest_job, marts_job, report_calendar_job, landing_retention_job, *pull_jobs],
+        schedules=[
+            build_marts_schedule(marts_job),
+            build_retention_schedule(landing_retention_job),
+            *pull_schedules,
+        ],
         sensors=[
             build_inbox_sensor(ingest_job),
             build_report_calendar_sensor(report_calendar_job),

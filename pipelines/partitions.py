@@ -84,6 +84,31 @@ def add_requests(
     return requests
 
 
+def key_range(
+    instance: dg.DagsterInstance,
+    requests: list[dg.AddDynamicPartitionsRequest],
+    distributor_id: str,
+    periods: Iterable[date],
+) -> tuple[str, str]:
+    """The first and last key of the smallest range of the distributor's partitions holding all of
+    `periods`, once `requests` are applied: Dagster orders a dynamic dimension as its keys were
+    added, so the range runs from the earliest added of them to the latest, not by date."""
+    assert period_partitions.name is not None
+    order = list(instance.get_dynamic_partitions(period_partitions.name))
+    order += [
+        key
+        for request in requests
+        if request.partitions_def_name == period_partitions.name
+        for key in request.partition_keys
+    ]
+    position = {key: index for index, key in enumerate(order)}
+    wanted = sorted({period.isoformat() for period in periods}, key=position.__getitem__)
+    return (
+        str(partition_key(distributor_id, date.fromisoformat(wanted[0]))),
+        str(partition_key(distributor_id, date.fromisoformat(wanted[-1]))),
+    )
+
+
 def add_partitions(instance: dg.DagsterInstance, pairs: Iterable[tuple[str, date]]) -> None:
     """Add, from inside a run, the distributors and periods of `pairs` the instance does not know yet."""
     for request in add_requests(instance, pairs):

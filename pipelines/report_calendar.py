@@ -164,6 +164,13 @@ def _mirrored_materializations(partition: str, rows: pl.DataFrame) -> list[dg.As
         {"dagster/row_count": int(rows["rows_quarantined"].sum()), "show_rows": quarantine_query(load_ids)}
     )
     by_key[LOADS]["rejected"] = int((rows["status"] == "rejected").sum())
+    by_key[LOADS]["schema_drift"] = dg.MetadataValue.json(
+        {
+            name: drift.splitlines()
+            for name, drift in rows.select("source_name", "schema_drift").iter_rows()
+            if drift
+        }
+    )
     return [
         dg.AssetMaterialization(key, partition=partition, metadata=metadata)
         for key, metadata in by_key.items()

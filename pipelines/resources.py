@@ -13,7 +13,7 @@ import dagster as dg
 
 from ingest.context import IngestContext, Progress
 from schemas.settings import ThroughlineSettings, resolve_customer_key
-from warehouse.storage import WarehouseStorage, storage_for_home
+from warehouse.storage import WarehouseStorage, storage_for
 
 
 class DagsterLogProgress(Progress):
@@ -33,21 +33,21 @@ class DagsterLogProgress(Progress):
 
 
 class ThroughlineResource(dg.ConfigurableResource):
-    """The Throughline home folder (THROUGHLINE_HOME unless `home` is set), resolved at launch."""
+    """The Throughline home folder (THROUGHLINE_HOME unless `home` is set) and the warehouse's storage
+    (the home folder, or THROUGHLINE_WAREHOUSE_URI's object store), resolved at launch."""
 
     home: str = ""
 
     @property
     def settings(self) -> ThroughlineSettings:
         if self.home:
-            return ThroughlineSettings(home=Path(self.home).expanduser().resolve())
+            return ThroughlineSettings.for_home(Path(self.home))
         return ThroughlineSettings.from_env()
 
     @property
     def storage(self) -> WarehouseStorage:
         """The warehouse's storage, for reads that need neither the feed specs nor the key."""
-        settings = self.settings
-        return storage_for_home(settings.landing_dir, settings.warehouse_dir)
+        return storage_for(self.settings)
 
     def ingest_context(self, log=None) -> IngestContext:
         settings = self.settings

@@ -4,6 +4,11 @@
 and a new code location should not write pages on its own. Each tick names its own day as `as_of`,
 so a tick that starts late, or a retry, still describes the day it was due.
 
+`landing_retention_daily` runs the landing retention job (`pipelines.retention`) every night and
+is running from the start: the retention period is a promise about end-customer data, kept without
+anyone remembering to run it (a new deployment has nothing old enough to delete for two years). A
+tick is skipped while other runs are under way, since the period is applied while no load runs.
+
 Each feed spec with an API source gets a schedule at its `source.schedule` (cron, UTC) that runs
 the spec's pull job (`pipelines.pulls`); it runs from the start, since the spec asked for it.
 """
@@ -14,6 +19,7 @@ import dagster as dg
 
 from pipelines.mart_assets import publish_marts
 from pipelines.pulls import HOST_TAG, SPEC_TAG, apply_pool_limit, endpoint_of, pool_limit_of, pool_of
+from pipelines.retention import other_runs_under_way
 from schemas.feed_spec import FeedSpec
 
 MARTS_DAILY = "marts_daily"
@@ -39,6 +45,35 @@ def build_marts_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDef
         )
 
     return marts_daily
+
+
+LANDING_RETENTION_DAILY = "landing_retention_daily"
+LANDING_RETENTION_CRON = "0 3 * * *"
+"""03:00 UTC: after the day's loads, before the night's distributor files (about 06:00 UTC)."""
+
+
+def build_retention_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=LANDING_RETENTION_DAILY,
+        job_name=job.name,  # by name: Definitions binds the job's resources
+        cron_schedule=LANDING_RETENTION_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            "Delete from landing the files older than the retention period whose load finished "
+            "(`throughline retention`); skipped while other runs are under way."
+        ),
+    )
+    def landing_retention_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        busy = other_runs_under_way(context.instance)
+        if busy:
+            return dg.SkipReason(
+                f"{len(busy)} run(s) under way: the retention period is applied while no load runs"
+            )
+        day = context.scheduled_execution_time.date().isoformat()
+        return dg.RunRequest(run_key=day, tags={"due": day})
+
+    return landing_retention_daily
 
 
 def pull_schedule_name(spec_id: str) -> str:

@@ -4,9 +4,14 @@ when; runs do the work.
 Inbox: files dropped in `inbox/<distributor_id>/` launch ingest runs once they stop growing. The
 cursor is a manifest of what was seen (path -> size, mtime), not a wall-clock mark, so a file
 copied in with an old modification time is never skipped. A file is launched only once it has
-stopped growing (same size and mtime on two consecutive ticks). The ready files of one
-distributor and report date share one run; the run key names the files' versions, so a file
-launches one run. Which distributor, spec and report date a file has is `ingest.route`'s call.
+stopped growing (same size and mtime on two consecutive ticks). At each tick the ready files of one
+distributor share one run (up to MAX_FILES_PER_RUN of them, oldest first; the rest go at the next
+tick), whatever their report periods: one period is the run's partition, several are a partition
+range of that distributor. The cursor also remembers which run each file version was requested in,
+so a file waiting in the inbox while its run is queued or under way is not requested again; it is
+requested again (a new run key) only when that run has finished and the file is still there. The
+run key names the files' versions, so a tick evaluated twice launches one run. Which distributor,
+spec and report date a file has is `ingest.route`'s call.
 
 SFTP: each tick lists the remote folder (one listing, no download) and, when files are complete
 and new, requests one run of the spec's pull job (`pipelines.pulls`), which downloads, lands and
@@ -25,18 +30,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from connectors.channel import load_state
-from connectors.folder import list_inbox
+from connectors.folder import InboxFile, list_inbox
 from connectors.manifest import Manifest
 from connectors.sftp import SftpConnector
 from ingest.pull import PULL_ERRORS, state_file
 from ingest.route import report_date_of, spec_for
 from pipelines.assets import LOAD_OP
-from pipelines.partitions import add_requests, partition_key
+from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, add_requests, key_range, partition_key
 from pipelines.pulls import (
     HOST_TAG,
     SPEC_TAG,
@@ -52,11 +58,49 @@ from schemas.feed_spec import FeedSpec, load_spec_catalog, validate_distributor_
 INBOX_SENSOR_INTERVAL_SECONDS = 15
 REPORT_CALENDAR_INTERVAL_SECONDS = 30
 DISTRIBUTOR_TAG = "throughline/distributor"
+RUN_KEY_TAG = "dagster/run_key"
+MAX_FILES_PER_RUN = 250
+"""At most this many files of a distributor in one inbox run, so one run's log and duration stay
+bounded; the others wait for the next tick (a run per tick and distributor, queued in order)."""
+
+
+@dataclass
+class InboxCursor:
+    """What the inbox sensor saw at its last tick (path -> [size, mtime_ns]) and, for each file
+    version still in the inbox that it requested, the run key of that run (file run key -> run key)."""
+
+    seen: dict[str, list[int]] = field(default_factory=dict)
+    requested: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> InboxCursor:
+        data = json.loads(text) if text else {}
+        return cls(seen=data.get("seen", {}), requested=data.get("requested", {}))
+
+    def to_json(self) -> str:
+        return json.dumps({"seen": self.seen, "requested": self.requested}, sort_keys=True)
 
 
 def receive_run_config(paths: list[str], channel: str) -> dict:
     """Run config that makes a run of the ingest job receive `paths`."""
     return {"ops": {LOAD_OP: {"config": {"paths": paths, "channel": channel}}}}
+
+
+def _batch_key(files: list[InboxFile], previous: str | None) -> str:
+    """The run key of a batch: the hash of its files' versions (and, when they are requested again,
+    of the run key they were requested under before)."""
+    versions = "\n".join([*(f.run_key for f in files), previous or ""])
+    return hashlib.sha256(versions.encode()).hexdigest()[:32]
+
+
+def _finished_run_keys(instance: dg.DagsterInstance, run_keys: set[str]) -> set[str]:
+    """Of `run_keys`, those whose run has finished (succeeded, failed or canceled)."""
+    finished = set()
+    for key in run_keys:
+        runs = instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1)
+        if runs and runs[0].is_finished:
+            finished.add(key)
+    return finished
 
 
 def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
@@ -65,53 +109,96 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinit
         job=job,
         minimum_interval_seconds=INBOX_SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches ingest runs for files dropped in inbox/<distributor_id>/, once they stop growing.",
+        description=(
+            "Launches ingest runs for files dropped in inbox/<distributor_id>/, once they stop growing: "
+            "one run per distributor and tick."
+        ),
     )
     def inbox_sensor(
         context: dg.SensorEvaluationContext, throughline: ThroughlineResource
     ) -> dg.SensorResult:
         settings = throughline.settings
-        previous: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
+        cursor = InboxCursor.from_json(context.cursor)
         catalog = load_spec_catalog(settings.feeds_dir)
         for path, error in catalog.errors.items():
             context.log.error(
                 f"feed spec {path.name} is invalid; its distributor's files are rejected:\n{error}"
             )
+        waiting_files = list_inbox(settings.inbox_dir)
+        # A file version requested in a run that has finished, yet still here, is requested again.
+        done = _finished_run_keys(
+            context.instance,
+            {cursor.requested[f.run_key] for f in waiting_files if f.run_key in cursor.requested},
+        )
         seen: dict[str, list[int]] = {}
-        groups: dict[tuple[str, object], list] = defaultdict(list)
-        for waiting in list_inbox(settings.inbox_dir):
-            key = str(waiting.path)
+        requested: dict[str, str] = {}
+        ready: dict[str, list[InboxFile]] = defaultdict(list)
+        again: dict[str, str] = {}
+        for waiting in waiting_files:
             state = [waiting.size, waiting.mtime_ns]
-            seen[key] = state
-            if previous.get(key) != state:
+            seen[str(waiting.path)] = state
+            if cursor.seen.get(str(waiting.path)) != state:
                 continue  # new or still growing: look again next tick
+            earlier = cursor.requested.get(waiting.run_key)
+            if earlier is not None and earlier not in done:
+                requested[waiting.run_key] = earlier  # its run is queued or under way
+                continue
             try:
                 distributor_id = validate_distributor_id(waiting.distributor_id)
             except ValueError as error:
                 context.log.error(f"inbox folder {waiting.distributor_id!r} is not a distributor id: {error}")
                 continue
-            spec, _ = spec_for(catalog, distributor_id, waiting.path.name)
-            report_date = report_date_of(spec, waiting.path.name, waiting.received_at)
-            groups[(distributor_id, report_date)].append(waiting)
+            ready[distributor_id].append(waiting)
+            if earlier is not None:
+                again[waiting.run_key] = earlier
         run_requests = []
-        for (distributor_id, report_date), files in sorted(groups.items()):
-            files.sort(key=lambda f: (f.mtime_ns, f.path.name))
-            versions = "\n".join(f.run_key for f in files)
-            run_requests.append(
-                dg.RunRequest(
-                    run_key=hashlib.sha256(versions.encode()).hexdigest()[:32],
-                    partition_key=partition_key(distributor_id, report_date),
-                    run_config=receive_run_config([str(f.path) for f in files], "folder"),
-                    tags={"throughline/files": str(len(files)), DISTRIBUTOR_TAG: distributor_id},
-                )
-            )
+        pairs: set[tuple[str, date]] = set()
+        for distributor_id, files in sorted(ready.items()):
+            files = sorted(files, key=lambda f: (f.mtime_ns, f.path.name))[:MAX_FILES_PER_RUN]
+            periods = set()
+            for waiting in files:
+                spec, _ = spec_for(catalog, distributor_id, waiting.path.name)
+                periods.add(report_date_of(spec, waiting.path.name, waiting.received_at))
+            pairs |= {(distributor_id, period) for period in periods}
+            previous = min((again[f.run_key] for f in files if f.run_key in again), default=None)
+            run_key = _batch_key(files, previous)
+            requested |= dict.fromkeys((f.run_key for f in files), run_key)
+            run_requests.append((distributor_id, sorted(periods), files, run_key))
+        partition_requests = add_requests(context.instance, pairs)
         return dg.SensorResult(
-            run_requests=run_requests,
-            dynamic_partitions_requests=add_requests(context.instance, groups),
-            cursor=json.dumps(seen, sort_keys=True),
+            run_requests=[
+                _inbox_run_request(context.instance, partition_requests, distributor_id, periods, files, key)
+                for distributor_id, periods, files, key in run_requests
+            ],
+            dynamic_partitions_requests=partition_requests,
+            cursor=InboxCursor(seen, requested).to_json(),
         )
 
     return inbox_sensor
+
+
+def _inbox_run_request(
+    instance: dg.DagsterInstance,
+    partition_requests: list[dg.AddDynamicPartitionsRequest],
+    distributor_id: str,
+    periods: list[date],
+    files: list[InboxFile],
+    run_key: str,
+) -> dg.RunRequest:
+    """One ingest run for `files` of one distributor: its one partition, or the range of its periods."""
+    tags = {"throughline/files": str(len(files)), DISTRIBUTOR_TAG: distributor_id}
+    run_config = receive_run_config([str(f.path) for f in files], "folder")
+    if len(periods) == 1:
+        return dg.RunRequest(
+            run_key=run_key,
+            partition_key=partition_key(distributor_id, periods[0]),
+            run_config=run_config,
+            tags=tags,
+        )
+    start, end = key_range(instance, partition_requests, distributor_id, periods)
+    return dg.RunRequest(
+        run_key=run_key, run_config=run_config, tags={**tags, RANGE_START_TAG: start, RANGE_END_TAG: end}
+    )
 
 
 READY_TAG = "throughline/ready"

@@ -1,8 +1,9 @@
 """Serve Throughline's Dagster deployment the way production runs it: a code server, the daemon and
 the webserver, three processes sharing one instance under the Throughline home.
 
-`python -m pipelines.serve [--host 127.0.0.1] [--port 3000]` (what `make dev` runs) needs only the
-installed package: the instance's `dagster.yaml` ships inside it and is copied to
+`python -m pipelines.serve [--host 127.0.0.1] [--port 3000] [--instance sqlite|postgres]` (what
+`make dev` runs) needs only the installed package: the instance's `dagster.yaml` ships inside it
+(SQLite files, or `dagster.postgres.yaml`: PostgreSQL, see docs/deploy.md) and is copied to
 `$THROUGHLINE_HOME/dagster/` when the instance is new, and the code location is the module
 `pipelines.definitions`. The code server is the one process that imports the project: the daemon
 (sensors, schedules, the run queue, backfills, run retries) and the webserver both talk to it, so
@@ -30,16 +31,26 @@ from schemas.settings import ThroughlineSettings
 LOCATION_NAME = "throughline"
 DEFINITIONS_MODULE = "pipelines.definitions"
 INSTANCE_TEMPLATE = "dagster.yaml"
+INSTANCE_TEMPLATES = {"sqlite": INSTANCE_TEMPLATE, "postgres": "dagster.postgres.yaml"}
+"""The shipped instance configurations: SQLite files under DAGSTER_HOME, or PostgreSQL storage."""
 STOP_TIMEOUT_SECONDS = 30
 
 
-def ensure_instance(dagster_home: Path) -> Path:
-    """`dagster_home/dagster.yaml`: the shipped instance configuration unless one is there already."""
+def ensure_instance(dagster_home: Path, storage: str = "sqlite") -> Path:
+    """`dagster_home/dagster.yaml`: the shipped configuration of `storage` (a key of
+    INSTANCE_TEMPLATES) unless one is there already."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / INSTANCE_TEMPLATE
     if not config.exists():
         config.write_text(
-            (files("pipelines") / INSTANCE_TEMPLATE).read_text(encoding="utf-8"), encoding="utf-8"
+            (files("pipelines") / INSTANCE_TEMPLATES[storage]).read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    elif storage != "sqlite" and storage not in (
+        (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("storage") or {}
+    ):
+        raise SystemExit(
+            f"{config} exists and keeps the instance elsewhere than {storage}: move it away to get the "
+            f"shipped {INSTANCE_TEMPLATES[storage]}, or add its `storage: {storage}` section"
         )
     return config
 
@@ -84,11 +95,11 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
             process.wait()
 
 
-def serve(host: str, port: int, settings: ThroughlineSettings) -> int:
+def serve(host: str, port: int, settings: ThroughlineSettings, storage: str = "sqlite") -> int:
     """Run code server, daemon and webserver until stopped; the exit status of the first to stop."""
     settings.ensure_layout()
     dagster_home = settings.dagster_home
-    ensure_instance(dagster_home)
+    ensure_instance(dagster_home, storage)
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "THROUGHLINE_HOME": str(settings.home)}
     processes: dict[str, subprocess.Popen] = {}
     stopping = False
@@ -141,8 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
+    parser.add_argument(
+        "--instance",
+        choices=sorted(INSTANCE_TEMPLATES),
+        default="sqlite",
+        help="the storage of a new instance: SQLite files (default) or PostgreSQL (DAGSTER_PG_* variables)",
+    )
     args = parser.parse_args(argv)
-    return serve(args.host, args.port, ThroughlineSettings.from_env())
+    return serve(args.host, args.port, ThroughlineSettings.from_env(), args.instance)
 
 
 if __name__ == "__main__":

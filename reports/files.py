@@ -26,11 +26,14 @@ def file_stem(partner_id: str) -> str:
     return partner_id
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """A temporary path beside `target` to write to; renamed over `target` when the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX)
     os.close(handle)
     temporary = Path(name)
     try:
@@ -47,3 +50,12 @@ def write_text_atomic(target: Path, text: str) -> Path:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return target
+
+
+def remove_stray_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files `atomic_path` left in `folder` when its writer was killed mid-write
+    (a SIGKILL skips the cleanup); the files removed. Call it only while no other writer writes there."""
+    stray = sorted(folder.glob(f".*{TEMPORARY_SUFFIX}")) if folder.is_dir() else []
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray

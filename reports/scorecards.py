@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from reports.files import file_stem, write_text_atomic
+from reports.files import file_stem, remove_stray_temporaries, write_text_atomic
 from reports.render import render_overview, render_partner
 from reports.views import overview_page, partner_page, window_start
 from schemas.settings import DEFAULT_BASE_CURRENCY
@@ -83,10 +83,14 @@ def write_reports(
     """Write `out_dir/partners/<partner_id>.html` for every partner and `out_dir/index.html`.
 
     Amounts are in `base_currency` (`revenue_base`, `net_amount_base`); figures are those of the
-    latest month at or before `as_of`. Pages of partners no longer in `partners` are removed; the
-    overview is written last, so it never links to a page not yet written.
+    latest month at or before `as_of`. Pages of partners no longer in `partners` are removed, and so
+    are the temporary files of a run killed mid-write (callers never write reports concurrently:
+    `ingest.publish` holds a lock); the overview is written last, so it never links to a page not
+    yet written.
     """
     out_dir = Path(out_dir)
+    for folder in (out_dir, out_dir / PARTNERS_DIR):
+        remove_stray_temporaries(folder)
     partner_rows = _partners(_collect(partners))
     performance, accruals, held = (
         _collect(frame) for frame in (partner_performance, rebate_accruals, certifications)

@@ -411,7 +411,11 @@ class FeedSpec(StrictModel):
     columns: dict[str, str] = Field(
         description=(
             "canonical field -> source column (dotted path for JSON); may be omitted for x12, "
-            "where the reader names columns by canonical field"
+            "where the reader names columns by canonical field. A header name differing only in case, "
+            "spacing or punctuation matches; a mapped column a file lacks refuses the file when its "
+            "field is required, in `natural_key`, a sell-out `currency`, or decoded by `returns`, "
+            "`transaction_types` or `unit_factors`, and otherwise loads empty, reported in "
+            "`loads.schema_drift`"
         )
     )
     constants: dict[str, str | int | float] = Field(

@@ -14,6 +14,12 @@ The home folder (THROUGHLINE_HOME, default ~/.throughline) holds everything a de
     reports/     partner scorecards (partners/<partner_id>.html) and the vendor overview (index.html)
     dagster/     the Dagster instance (DAGSTER_HOME), runs, event logs and schedules
     work/        scratch space for loads in progress (safe to delete when nothing runs)
+
+Landing and the Delta tables may live on an S3-compatible object store instead
+(THROUGHLINE_WAREHOUSE_URI=s3://bucket/prefix, and optionally THROUGHLINE_LANDING_URI): the endpoint,
+region and credentials then come from the standard AWS_* variables (`ObjectStoreSettings`), held as
+secrets and never logged. The home folder still holds everything else, the catalog file and the
+lock files included (docs/deploy.md, "Object storage").
 """
 
 from __future__ import annotations
@@ -38,6 +44,54 @@ DEFAULT_LANDING_RETENTION_DAYS = 730
 """Two years: a year-on-year comparison and a restatement of last year's reports can still be re-run
 from landing; raw end-customer data is kept no longer (docs/privacy.md, "Retention")."""
 DEFAULT_HOME = Path("~/.throughline")
+WAREHOUSE_URI_ENV = "THROUGHLINE_WAREHOUSE_URI"
+LANDING_URI_ENV = "THROUGHLINE_LANDING_URI"
+OBJECT_STORE_SCHEMES = ("s3://",)
+DEFAULT_AWS_REGION = "us-east-1"
+
+
+class ObjectStoreSettings(BaseModel):
+    """How to reach the S3-compatible store of a remote warehouse: resolved at launch from the standard
+    AWS variables, the secrets held as `SecretStr` (never in a repr, a log line or run config).
+
+    AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (unset: AWS S3 itself), AWS_REGION or AWS_DEFAULT_REGION
+    (default us-east-1), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (unset: the
+    writers' own credential chain, e.g. an instance or pod role), AWS_S3_ADDRESSING_STYLE (`path`,
+    the default for a custom endpoint, or `virtual`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_url: str | None = None
+    region: str = DEFAULT_AWS_REGION
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    virtual_addressing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ObjectStoreSettings:
+        def value(*names: str) -> str | None:
+            return next((environ[name].strip() for name in names if (environ.get(name) or "").strip()), None)
+
+        def secret(name: str) -> SecretStr | None:
+            found = value(name)
+            return SecretStr(found) if found else None
+
+        endpoint = value("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            raise SettingsError(f"AWS_ENDPOINT_URL must start with http:// or https:// (got {endpoint!r})")
+        style = (value("AWS_S3_ADDRESSING_STYLE") or ("path" if endpoint else "virtual")).lower()
+        if style not in ("path", "virtual"):
+            raise SettingsError(f"AWS_S3_ADDRESSING_STYLE must be `path` or `virtual` (got {style!r})")
+        return cls(
+            endpoint_url=endpoint.rstrip("/") if endpoint else None,
+            region=value("AWS_REGION", "AWS_DEFAULT_REGION") or DEFAULT_AWS_REGION,
+            access_key_id=secret("AWS_ACCESS_KEY_ID"),
+            secret_access_key=secret("AWS_SECRET_ACCESS_KEY"),
+            session_token=secret("AWS_SESSION_TOKEN"),
+            virtual_addressing=style == "virtual",
+        )
 
 
 class ThroughlineSettings(BaseModel):
@@ -55,18 +109,44 @@ class ThroughlineSettings(BaseModel):
     landing_retention_days: int = Field(DEFAULT_LANDING_RETENTION_DAYS, ge=1)
     """How long a received file is kept in landing (THROUGHLINE_LANDING_RETENTION_DAYS): `throughline
     retention` deletes the files received longer ago. Their rows stay in the warehouse."""
+    warehouse_uri: str | None = None
+    """Where the Delta tables live when not under the home folder (THROUGHLINE_WAREHOUSE_URI,
+    `s3://bucket/prefix`): the tables in `<prefix>/tables/`, landing in `<prefix>/landing/`."""
+    landing_uri: str | None = None
+    """Landing somewhere else on the same store (THROUGHLINE_LANDING_URI, `s3://bucket/prefix`)."""
+    object_store: ObjectStoreSettings | None = None
+    """How to reach the store of `warehouse_uri` (the AWS_* variables); None for a local warehouse."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:
         """Resolve the home folder from THROUGHLINE_HOME (default ~/.throughline), the base currency
-        from THROUGHLINE_BASE_CURRENCY (default USD) and the landing retention from
-        THROUGHLINE_LANDING_RETENTION_DAYS (default 730)."""
+        from THROUGHLINE_BASE_CURRENCY (default USD), the landing retention from
+        THROUGHLINE_LANDING_RETENTION_DAYS (default 730) and an object-store warehouse from
+        THROUGHLINE_WAREHOUSE_URI, THROUGHLINE_LANDING_URI and the AWS_* variables."""
         env = os.environ if environ is None else environ
         raw = env.get(HOME_ENV) or str(DEFAULT_HOME)
+        return cls.for_home(Path(raw), env)
+
+    @classmethod
+    def for_home(cls, home: Path, environ: Mapping[str, str] | None = None) -> ThroughlineSettings:
+        """The settings of the home folder `home`, everything else resolved as `from_env` does."""
+        env = os.environ if environ is None else environ
         base = (env.get(BASE_CURRENCY_ENV) or DEFAULT_BASE_CURRENCY).strip().upper()
         retention = _retention_days(env.get(LANDING_RETENTION_ENV))
+        warehouse_uri = _object_store_uri(env, WAREHOUSE_URI_ENV)
+        landing_uri = _object_store_uri(env, LANDING_URI_ENV)
+        if landing_uri and not warehouse_uri:
+            raise SettingsError(
+                f"{LANDING_URI_ENV} is set but {WAREHOUSE_URI_ENV} is not: landing moves to object storage "
+                f"together with the tables; set {WAREHOUSE_URI_ENV} too (e.g. s3://bucket/throughline)"
+            )
         return cls(
-            home=Path(raw).expanduser().resolve(), base_currency=base, landing_retention_days=retention
+            home=home.expanduser().resolve(),
+            base_currency=base,
+            landing_retention_days=retention,
+            warehouse_uri=warehouse_uri,
+            landing_uri=landing_uri,
+            object_store=ObjectStoreSettings.from_env(env) if warehouse_uri else None,
         )
 
     @property
@@ -139,6 +219,20 @@ class ThroughlineSettings(BaseModel):
 
 class SettingsError(ValueError):
     """An environment variable holds a value Throughline cannot use; the message names it."""
+
+
+def _object_store_uri(environ: Mapping[str, str], name: str) -> str | None:
+    """An `s3://bucket/prefix` location from the environment (no trailing slash), or None when unset."""
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return None
+    bucket = text.removeprefix("s3://").split("/", 1)[0]
+    if not text.startswith(OBJECT_STORE_SCHEMES) or not bucket:
+        raise SettingsError(
+            f"{name} must be an S3 location, s3://bucket or s3://bucket/prefix (got {text!r}); unset it to "
+            "keep the warehouse in the home folder"
+        )
+    return text.rstrip("/")
 
 
 def _retention_days(text: str | None) -> int:

@@ -106,7 +106,10 @@ LOADS_COLUMNS: dict[str, pl.DataType] = {
     "received_at": TIMESTAMP,
     "started_at": TIMESTAMP,
     "finished_at": TIMESTAMP,
+    "schema_drift": pl.String(),
+    "source_columns": pl.String(),
 }
+"""`schema_drift` and `source_columns` came later: they are last, as existing tables gain them."""
 
 LANDED_FILES_COLUMNS: dict[str, pl.DataType] = {
     "sha256": pl.String(),

@@ -44,6 +44,65 @@ GUARANTEES: tuple[Guarantee, ...] = (
         ),
     ),
     Guarantee(
+        "Nothing lost by a crash: pulls",
+        "A `throughline pull` from an SFTP server or an HTTP API killed with SIGKILL in any phase or at a "
+        "random moment is completed by the next pull: every remote file landed and loaded once, no line "
+        "twice, and the same files archived at the source and the same manifest or watermark kept as "
+        "by an undisturbed pull.",
+        (
+            "tests/system/test_crash_safety_pull.py::test_a_pull_killed_at_each_phase_is_completed_by_the_next_pull",
+            "tests/system/test_crash_safety_pull.py::test_a_pull_killed_at_random_moments_lands_every_file_once",
+        ),
+    ),
+    Guarantee(
+        "Nothing lost by a crash: reference data loads",
+        "A reference data load (`throughline reference refresh`) killed with SIGKILL in any phase or at a "
+        "random moment and run again leaves exactly the reference tables, core rows and reference "
+        "fingerprint an undisturbed load leaves.",
+        (
+            "tests/system/test_crash_safety_reference.py::"
+            "test_a_reference_load_killed_at_each_phase_is_completed_by_the_next_run",
+            "tests/system/test_crash_safety_reference.py::"
+            "test_a_reference_load_killed_at_random_moments_ends_as_an_undisturbed_one",
+        ),
+    ),
+    Guarantee(
+        "Nothing lost by a crash: a person's fixes",
+        "`throughline partners approve`, `skus map` and `rates add` killed with SIGKILL in any phase or at "
+        "a random moment and run again add their row to the reference file once and apply it to history "
+        "exactly as an undisturbed run does.",
+        (
+            "tests/system/test_crash_safety_approvals.py::"
+            "test_a_fix_killed_at_each_phase_is_applied_once_by_running_it_again",
+            "tests/system/test_crash_safety_approvals.py::"
+            "test_a_fix_killed_at_random_moments_is_applied_once_by_running_it_again",
+        ),
+    ),
+    Guarantee(
+        "Nothing lost by a crash: mart builds",
+        "`throughline publish` killed with SIGKILL in any phase or at a random moment and run again "
+        "stores exactly the marts and writes exactly the scorecard files (no half-written or stray file) "
+        "an undisturbed run does, and changes no line of core.",
+        (
+            "tests/system/test_crash_safety_publish.py::"
+            "test_publish_killed_at_each_phase_is_completed_by_the_next_run",
+            "tests/system/test_crash_safety_publish.py::"
+            "test_publish_killed_at_random_moments_writes_what_an_undisturbed_run_writes",
+        ),
+    ),
+    Guarantee(
+        "Nothing lost by a crash: erasure",
+        "`throughline forget` killed with SIGKILL in any phase or at a random moment and run again ends "
+        "exactly where an undisturbed erasure ends: no trace of the customer in any file under the home, "
+        "every other line, the ledger and landing the same.",
+        (
+            "tests/system/test_crash_safety_forget.py::"
+            "test_an_erasure_killed_at_each_phase_is_finished_by_running_it_again",
+            "tests/system/test_crash_safety_forget.py::"
+            "test_an_erasure_killed_at_random_moments_ends_as_an_undisturbed_one",
+        ),
+    ),
+    Guarantee(
         "Every line accounted for",
         "Every line of a received file is loaded, quarantined with its rule, or counted as skipped by "
         "the rule that skipped it.",
@@ -133,6 +192,44 @@ GUARANTEES: tuple[Guarantee, ...] = (
             "tests/ingest/test_forget.py::test_forget_leaves_no_trace_and_changes_no_other_line",
             "tests/ingest/test_forget.py::test_forget_erases_a_customer_from_every_format",
             "tests/ingest/test_forget.py::test_an_interrupted_erasure_is_finished_by_running_it_again",
+        ),
+    ),
+    Guarantee(
+        "Hostile input never crashes a reader",
+        "Any bytes given to any reader (CSV in seven dialects, fixed width, JSON lines, a JSON document, "
+        "xlsx, X12) give records, each with its own source row, or a refusal naming the file: never "
+        "another exception, a hang or unbounded memory; X12 with any delimiters, line breaks and chunk "
+        "sizes reads back every line written.",
+        (
+            "tests/transforms/readers/test_readers_fuzz.py::test_fuzzed_csv_gives_records_or_a_refusal",
+            "tests/transforms/readers/test_readers_fuzz.py::test_fuzzed_fixed_width_gives_records_or_a_refusal",
+            "tests/transforms/readers/test_readers_fuzz.py::test_fuzzed_json_lines_give_records_or_a_refusal",
+            "tests/transforms/readers/test_readers_fuzz.py::test_fuzzed_json_array_gives_records_or_a_refusal",
+            "tests/transforms/readers/test_readers_fuzz.py::test_fuzzed_xlsx_gives_records_or_a_refusal",
+            "tests/transforms/readers/test_readers_fuzz.py::test_fuzz_findings_stay_fixed",
+            "tests/transforms/readers/test_readers_x12.py::test_fuzzed_bytes_give_records_or_a_refusal",
+            "tests/transforms/readers/test_readers_x12.py::test_867_round_trip",
+            "tests/transforms/readers/test_readers_x12.py::test_852_round_trip",
+        ),
+    ),
+    Guarantee(
+        "Schema drift reported by name",
+        "A file whose header differs from its feed spec or from the feed's previous file has each column "
+        "added, dropped, renamed or reordered named in its `loads` row, `throughline ingest` and "
+        "`status`; it still loads every record unless a column the load needs is missing, and then it is "
+        "refused with the spec change to make.",
+        ("tests/ingest/test_schema_drift.py::test_schema_drift_is_reported_by_name_in_the_load_and_the_cli",),
+    ),
+    Guarantee(
+        "Load: 2,000 small files and 5 large ones",
+        "2,001 small files and 5 large ones (1.5 million lines) of six distributors, dropped into the "
+        "inbox in waves while the Dagster deployment's sensor and runs are at work, each land exactly "
+        "once: one finished load per file with every line accounted for, no line twice, each "
+        "distributor's totals equal to the generator's, every run succeeded, and the memory of the "
+        "whole process tree stays under a bound that does not depend on the number of files.",
+        (
+            "tests/system/test_load.py::"
+            "test_two_thousand_small_files_and_five_large_ones_land_exactly_once_in_bounded_memory",
         ),
     ),
 )

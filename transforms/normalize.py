@@ -15,6 +15,7 @@ import polars_hash  # noqa: F401  (registers the `chash` expression namespace)
 from schemas.feed_spec import END_CUSTOMER_IDENTITY_FIELDS, INVENTORY_FIELDS, SELLOUT_FIELDS, FeedSpec
 from schemas.rules import READ_ERROR_COLUMN, raw, transaction_code_map
 from schemas.tables import AMOUNT, UNIT_PRICE
+from transforms.drift import detect_drift, has_named_header, resolve_header
 from transforms.readers import ROW_KIND, SOURCE_ROW
 
 SOURCE_PREFIX = "src__"
@@ -96,24 +97,38 @@ def _parse_date(expr: pl.Expr, spec: FeedSpec) -> pl.Expr:
 def map_source_columns(raw_records: pl.LazyFrame, spec: FeedSpec) -> pl.LazyFrame:
     """Pick each canonical field's source column (or constant), trimmed, as `raw__<field>` text.
 
-    Source columns are kept as `src__<name>` for quarantine; a mapped column missing from the
-    file raises a ValueError naming it and the columns the file does have.
+    Source columns are kept as `src__<name>` for quarantine. A mapped column is read from the
+    file column `transforms.drift.resolve_header` picks (the same name, or one differing only in
+    case, spacing or punctuation, carried under the spec's name). A mapped column missing from a
+    file with a header raises a ValueError naming it when a load needs its field
+    (`transforms.drift.needed_fields`) and loads empty otherwise; from a file whose column names
+    come from the spec, any missing mapped column raises.
     """
     present = raw_records.collect_schema().names()
     available = [name for name in present if name not in (SOURCE_ROW, READ_ERROR_COLUMN, ROW_KIND)]
-    missing = sorted({source for source in spec.columns.values() if source not in available})
-    if missing:
-        raise ValueError(
-            f"the file has no column(s) {missing} that feed spec '{spec.id}' maps; "
-            f"its columns are {available}. Fix `columns:` in the spec or check the file's header row."
-        )
+    if has_named_header(spec.format):
+        refusal = detect_drift(available, spec).refusal()
+        if refusal:
+            raise ValueError(refusal)
+        respelled = {
+            found: source for source, found in resolve_header(available, spec).items() if found != source
+        }
+        raw_records = raw_records.rename(respelled)
+        available = [respelled.get(name, name) for name in available]
+    else:
+        missing = sorted({source for source in spec.columns.values() if source not in available})
+        if missing:
+            raise ValueError(
+                f"the file has no column(s) {missing} that feed spec '{spec.id}' maps; "
+                f"its columns are {available}. Fix `columns:` in the spec or check the file's header row."
+            )
     fields: list[pl.Expr] = []
     for name in canonical_fields(spec):
-        if name in spec.columns:
+        if name in spec.columns and spec.columns[name] in available:
             value = _clean_text(pl.col(spec.columns[name]))
         elif name in spec.constants:
             value = pl.lit(str(spec.constants[name]), dtype=pl.String)
-        else:
+        else:  # not reported, or (reported as drift) a column the file no longer has
             value = pl.lit(None, dtype=pl.String)
         fields.append(value.alias(raw(name)))
     if spec.dataset == "sellout" and "currency" not in spec.columns and "currency" not in spec.constants:

@@ -1,9 +1,11 @@
 """The DuckDB catalog: analyst-facing views over the Delta tables, and read-only query connections.
 
 DuckDB cannot download extensions here, so the delta extension is installed from the
-`duckdb-ext-delta` wheel's folder. No process keeps the catalog file open for writing: it is built
-into a new file and renamed into place, and `connect` builds the views in an in-memory database,
-so queries never wait on, or block, a running load.
+`duckdb-ext-delta` wheel's folder, and for a warehouse on object storage the httpfs extension from
+`duckdb-ext-httpfs`'s, with a temporary S3 secret built from the settings (never written to the
+catalog file). No process keeps the catalog file open for writing: it is built into a new file and
+renamed into place, and `connect` builds the views in an in-memory database, so queries never wait
+on, or block, a running load.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
+import polars as pl
 
-from schemas.tables import TABLE_COLUMNS
+from schemas.tables import LANDING_CHANGES_COLUMNS, TABLE_COLUMNS, TIMESTAMP
 from warehouse.reference_tables import MART_TABLES, REFERENCE_TABLES
-from warehouse.storage import WarehouseStorage
+from warehouse.storage import ObjectStorage, WarehouseStorage
 
 EXTENSION_NAME = "delta"
+HTTPFS_EXTENSION = "httpfs"
+S3_SECRET = "throughline_warehouse"
 
 # Analyst-facing views: name -> (Delta table, columns). The contract of CHANNEL_MODEL.md.
 VIEW_TABLES: dict[str, str] = {
@@ -29,6 +35,11 @@ VIEW_TABLES: dict[str, str] = {
 }
 REFERENCE_VIEWS = REFERENCE_TABLES
 """Reference and resolution tables (`warehouse.reference_tables`): each a view of the same name, all columns."""
+LEDGER_VIEWS: dict[str, dict[str, pl.DataType]] = {"landing_changes": LANDING_CHANGES_COLUMNS}
+"""Ledger tables created by their first row (`warehouse.retention`): each a view of the same name,
+all columns; with no rows (and the same columns) until the table exists."""
+DUCKDB_TYPES = {pl.String(): "VARCHAR", pl.Int64(): "BIGINT", TIMESTAMP: "TIMESTAMPTZ"}
+"""The DuckDB type of each column type a ledger view has (what delta_scan reads them as)."""
 
 
 def _shell_quoted(column: str) -> str:
@@ -94,25 +105,73 @@ CATALOG_INFO = "catalog_info"
 HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {"sellout": ("received_at",), "inventory": ("received_at",)}
 
 
-def delta_extension_path() -> Path:
-    """The delta extension shipped by the duckdb-ext-delta package, for this DuckDB version and platform."""
+def extension_path(name: str) -> Path:
+    """A DuckDB extension shipped by its duckdb-ext-<name> package, for this DuckDB version and platform."""
     import duckdb_ext
 
     version = f"v{duckdb.__version__}"
     roots = [Path(path) / "extensions" / version for path in duckdb_ext.__path__]
-    found = sorted(path for root in roots for path in root.glob(f"*/{EXTENSION_NAME}.duckdb_extension"))
+    found = sorted(path for root in roots for path in root.glob(f"*/{name}.duckdb_extension"))
     if not found:
         raise RuntimeError(
-            f"the DuckDB {EXTENSION_NAME} extension for DuckDB {duckdb.__version__} is not installed; "
-            "run `make install` (it installs duckdb-ext-delta matching the pinned DuckDB)"
+            f"the DuckDB {name} extension for DuckDB {duckdb.__version__} is not installed; "
+            f"run `make install` (it installs duckdb-ext-{name} matching the pinned DuckDB)"
         )
     return found[0]
 
 
+def delta_extension_path() -> Path:
+    """The delta extension shipped by the duckdb-ext-delta package."""
+    return extension_path(EXTENSION_NAME)
+
+
+def load_extension(connection: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Install an extension from its wheel's file (no download) and load it."""
+    connection.execute(f"INSTALL '{extension_path(name)}'")
+    connection.execute(f"LOAD {name}")
+
+
 def load_delta_extension(connection: duckdb.DuckDBPyConnection) -> None:
     """Install the delta extension from its wheel's file (no download) and load it."""
-    connection.execute(f"INSTALL '{delta_extension_path()}'")
-    connection.execute(f"LOAD {EXTENSION_NAME}")
+    load_extension(connection, EXTENSION_NAME)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def s3_secret_sql(storage: ObjectStorage) -> str:
+    """The CREATE SECRET statement that lets httpfs and delta read `storage`'s bucket: temporary (in
+    memory only, never in the catalog file), scoped to the bucket. It holds the credentials: run it,
+    never log it."""
+    connection = storage.connection
+    options = {
+        "TYPE": "s3",
+        "REGION": _sql_text(connection.region),
+        "SCOPE": _sql_text(f"s3://{storage.bucket}"),
+    }
+    for option, secret in (
+        ("KEY_ID", connection.access_key_id),
+        ("SECRET", connection.secret_access_key),
+        ("SESSION_TOKEN", connection.session_token),
+    ):
+        if secret is not None:
+            options[option] = _sql_text(secret.get_secret_value())
+    if connection.endpoint_url:
+        endpoint = urlsplit(connection.endpoint_url)
+        options["ENDPOINT"] = _sql_text(endpoint.netloc)
+        options["USE_SSL"] = "false" if endpoint.scheme == "http" else "true"
+    options["URL_STYLE"] = _sql_text("vhost" if connection.virtual_addressing else "path")
+    listed = ", ".join(f"{name} {value}" for name, value in options.items())
+    return f"CREATE OR REPLACE TEMPORARY SECRET {S3_SECRET} ({listed})"
+
+
+def prepare_connection(connection: duckdb.DuckDBPyConnection, storage: WarehouseStorage) -> None:
+    """Load what reading `storage`'s tables needs: httpfs and an S3 secret for object storage, then delta."""
+    if isinstance(storage, ObjectStorage):
+        load_extension(connection, HTTPFS_EXTENSION)
+        connection.execute(s3_secret_sql(storage))
+    load_delta_extension(connection)
 
 
 def view_sql(storage: WarehouseStorage, view: str) -> str:
@@ -126,11 +185,22 @@ def _delta_uri(storage: WarehouseStorage, table: str) -> str:
     return storage.table_uri(table).replace("'", "''")
 
 
+def ledger_view_sql(storage: WarehouseStorage, view: str) -> str:
+    """A ledger view: the table's columns, or none of its rows before the table exists."""
+    columns = LEDGER_VIEWS[view]
+    if storage.table_exists(view):
+        uri = _delta_uri(storage, view)
+        return f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(columns)} FROM delta_scan('{uri}')"
+    empty = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[dtype]}) AS {name}" for name, dtype in columns.items())
+    return f"CREATE OR REPLACE VIEW {view} AS SELECT {empty} WHERE false"
+
+
 def all_view_sql(storage: WarehouseStorage) -> list[str]:
-    """Every view's CREATE statement, in dependency order: core, then the reference tables that
-    exist, then the exception views whose inputs exist."""
+    """Every view's CREATE statement, in dependency order: core and the ledger, then the reference
+    tables that exist, then the exception views whose inputs exist."""
     statements = [view_sql(storage, view) for view in VIEW_TABLES]
-    present = set(VIEW_TABLES)
+    statements += [ledger_view_sql(storage, view) for view in LEDGER_VIEWS]
+    present = {*VIEW_TABLES, *LEDGER_VIEWS}
     for view in (*REFERENCE_VIEWS, *MART_TABLES):
         if storage.table_exists(view):
             uri = _delta_uri(storage, view)
@@ -159,7 +229,7 @@ def build_catalog(storage: WarehouseStorage, catalog_path: Path) -> Path:
     partial.unlink(missing_ok=True)
     connection = duckdb.connect(str(partial))
     try:
-        load_delta_extension(connection)
+        prepare_connection(connection, storage)
         create_views(connection, storage)
         connection.execute(
             f"CREATE TABLE {CATALOG_INFO} AS SELECT ? AS fingerprint, now() AS built_at",
@@ -202,7 +272,7 @@ def ensure_catalog(storage: WarehouseStorage, catalog_path: Path) -> Path:
 def connect(storage: WarehouseStorage) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view defined: reads never lock the catalog file."""
     connection = duckdb.connect(":memory:")
-    load_delta_extension(connection)
+    prepare_connection(connection, storage)
     create_views(connection, storage)
     return connection
 
@@ -223,8 +293,7 @@ def connect_read_only(storage: WarehouseStorage) -> duckdb.DuckDBPyConnection:
     so nothing can be written, not even inside the tables folder.
     """
     connection = connect(storage)
-    tables = str(storage.tables_root.resolve()) + "/"
-    connection.execute("SET allowed_directories = ?", [[tables]])
+    connection.execute("SET allowed_directories = ?", [[storage.tables_location]])
     connection.execute("SET autoinstall_known_extensions = false")
     connection.execute("SET autoload_known_extensions = false")
     connection.execute("SET enable_external_access = false")

@@ -77,6 +77,8 @@ class LoadRow:
     rows_skipped: int = 0
     skipped_detail: str | None = None
     warnings: str | None = None
+    schema_drift: str | None = None
+    source_columns: str | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
     def as_record(self) -> dict:
@@ -214,6 +216,28 @@ def load_warnings(storage: WarehouseStorage, load_id: str) -> str | None:
     """The `warnings` of load `load_id`'s row (None when it has no row or no warnings)."""
     frame = scan_table(storage, "loads").filter(pl.col("load_id") == load_id).select("warnings").collect()
     return frame["warnings"][0] if frame.height else None
+
+
+def previous_header(
+    storage: WarehouseStorage, feed_id: str, received_before: datetime
+) -> tuple[str, str, str] | None:
+    """(load_id, source_name, source_columns) of the latest load of feed `feed_id` received before
+    `received_before` whose file was read (not rejected, not a duplicate): the baseline its next
+    file's header is compared with. None when there is none."""
+    frame = (
+        scan_table(storage, "loads")
+        .filter(
+            (pl.col("feed_id") == feed_id)
+            & (pl.col("received_at") < received_before)
+            & pl.col("source_columns").is_not_null()
+            & ~pl.col("status").is_in(["rejected", "duplicate"])
+        )
+        .sort("received_at", "load_id")
+        .select("load_id", "source_name", "source_columns")
+        .tail(1)
+        .collect()
+    )
+    return frame.row(0) if frame.height else None
 
 
 def read_loads(storage: WarehouseStorage) -> pl.DataFrame:

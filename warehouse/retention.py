@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -99,19 +98,14 @@ def live_addresses(storage: WarehouseStorage) -> set[str]:
     return {address for distributor, sha, address in landed.iter_rows() if (distributor, sha) not in gone}
 
 
-def landing_copies(storage: WarehouseStorage, sha256: str) -> list[Path]:
-    """Every file landing holds for these bytes (one per file-name suffix they arrived with)."""
-    folder = storage.landing_root / sha256[:2]
-    return sorted(folder.glob(f"{sha256}*")) if folder.is_dir() else []
+def landing_copies(storage: WarehouseStorage, sha256: str) -> list[str]:
+    """Every address landing holds for these bytes (one per file-name suffix they arrived with)."""
+    return storage.landing_copies(sha256)
 
 
-def remove_landed(path: Path) -> bool:
+def remove_landed(storage: WarehouseStorage, source_file: str) -> bool:
     """Delete one landing file (they are read-only, not undeletable); False when it was not there."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+    return storage.remove_landing(source_file)
 
 
 def discard_stray_copy(storage: WarehouseStorage, source_file: str) -> bool:
@@ -120,7 +114,7 @@ def discard_stray_copy(storage: WarehouseStorage, source_file: str) -> bool:
     never come back (and a second copy under another suffix is not kept either)."""
     if source_file in live_addresses(storage):
         return False
-    return remove_landed(storage.local_path(source_file))
+    return remove_landed(storage, source_file)
 
 
 def repoint_landed(storage: WarehouseStorage, distributor_id: str, sha256: str, source_file: str) -> None:

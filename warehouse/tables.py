@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,6 +125,7 @@ def _create_table(storage: WarehouseStorage, table: str) -> None:
             mode="ignore",
             partition_by=PARTITION_COLUMNS.get(table),
             storage_options=storage.storage_options,
+            configuration=storage.table_properties or None,
         )
     except CommitFailedError:
         if not storage.table_exists(table):
@@ -231,9 +230,7 @@ def new_data_file(storage: WarehouseStorage, table: str, partition: dict[str, st
     """Where to write a new data file of `partition` (Hive layout, the columns' order of PARTITION_COLUMNS)."""
     folder = "/".join(f"{name}={partition[name]}" for name in PARTITION_COLUMNS[table])
     relative = f"{folder}/part-{uuid.uuid4().hex}.parquet"
-    local = Path(storage.table_uri(table)) / relative
-    local.parent.mkdir(parents=True, exist_ok=True)
-    return DataFile(table, dict(partition), relative, local)
+    return DataFile(table, dict(partition), relative, storage.data_file_path(table, relative))
 
 
 def data_columns(table: str) -> list[str]:
@@ -281,8 +278,10 @@ def parquet_stats(path: Path) -> tuple[int, str]:
 
 
 def _add_action(storage: WarehouseStorage, data_file: DataFile) -> AddAction:
+    """The add action of a written data file, once the file is where the table reads it."""
     _, stats = parquet_stats(data_file.local_path)
     status = data_file.local_path.stat()
+    storage.publish_data_file(data_file.table, data_file.relative_path, data_file.local_path)
     return AddAction(
         path=data_file.relative_path,
         size=status.st_size,
@@ -351,6 +350,8 @@ def commit_data_files(
     if replace:
         actions += _removals(storage, table, partition["distributor_id"], [partition["load_id"]])
     _commit_actions(storage, table, actions)
+    for data_file in kept:
+        storage.release_data_file(data_file.local_path)
 
 
 def write_partitions(
@@ -380,6 +381,8 @@ def write_partitions(
             data_file.local_path.unlink()
     actions += _removals(storage, table, distributor_id, sorted(rows_by_load))
     _commit_actions(storage, table, actions)
+    for data_file in written:
+        storage.release_data_file(data_file.local_path)
 
 
 def pq_rows(path: Path) -> int:
@@ -391,19 +394,20 @@ def link_partitions(
     storage: WarehouseStorage, source: str, target: str, distributor_id: str, load_ids: list[str]
 ) -> None:
     """Make the `target` partitions of `load_ids` exactly the `source` ones, in one commit, by linking
-    the source's data files (no rows are re-encoded). Both tables share their data columns."""
+    the source's data files (no rows are re-encoded; on object storage, copied). Both tables share
+    their data columns."""
     files = add_actions(storage, source).filter(
         (pl.col("partition.distributor_id") == distributor_id) & pl.col("partition.load_id").is_in(load_ids)
     )
     actions: list[AddAction | RemoveAction] = []
+    linked_files: list[DataFile] = []
     for relative, load_id in files.select("path", "partition.load_id").iter_rows():
         partition = {"distributor_id": distributor_id, "load_id": load_id}
         linked = new_data_file(storage, target, partition)
-        source_path = Path(storage.table_uri(source)) / relative
-        try:
-            os.link(source_path, linked.local_path)
-        except OSError:  # another file system: copy the bytes instead
-            shutil.copyfile(source_path, linked.local_path)
+        storage.copy_data_file(source, relative, linked.local_path)
+        linked_files.append(linked)
         actions.append(_add_action(storage, linked))
     actions += _removals(storage, target, distributor_id, load_ids)
     _commit_actions(storage, target, actions)
+    for linked in linked_files:
+        storage.release_data_file(linked.local_path)

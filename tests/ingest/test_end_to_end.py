@@ -2,17 +2,20 @@
 
 The session's sample warehouse is built from the generator's sample (whose truth gives the exact
 numbers), plus unreadable files; the tests then read it through the DuckDB views. The tests that
-write (re-sending, reprocessing) run last and leave the numbers unchanged.
+write (re-sending, reprocessing) run last and leave the numbers unchanged. Every test runs on the
+home folder and again on object storage (the local S3 server), where the views read through httpfs.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
+from pyarrow import fs
 
 from connectors.folder import list_inbox
 from ingest.context import IngestContext
@@ -20,22 +23,38 @@ from ingest.plan import landed_in_range
 from ingest.run import reprocess
 from sampledata.generator import generate_samples
 from schemas.settings import resolve_customer_key
-from tests.conftest import TEST_SECRET, SampleWarehouse, ingest_inbox
+from tests.conftest import TEST_SECRET, WAREHOUSE_BACKENDS, SampleWarehouse, ingest_inbox
 
 pytestmark = pytest.mark.system
 
 
-@pytest.fixture(scope="module")
-def warehouse(sample_warehouse: SampleWarehouse) -> SampleWarehouse:
-    return sample_warehouse
+@pytest.fixture(scope="module", params=WAREHOUSE_BACKENDS)
+def warehouse(request: pytest.FixtureRequest) -> SampleWarehouse:
+    """The session's sample warehouse on the home folder (`local`), or on the local S3 server (`s3`)."""
+    return request.getfixturevalue(
+        "sample_warehouse" if request.param == "local" else "sample_warehouse_on_s3"
+    )
 
 
 @pytest.fixture
-def own_copy(sample_warehouse: SampleWarehouse, tmp_path: Path) -> SampleWarehouse:
-    """A private copy of the loaded sample, for tests that write."""
+def own_copy(
+    warehouse: SampleWarehouse, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[SampleWarehouse]:
+    """A private copy of the loaded sample, for tests that write (on S3, its prefix copied too)."""
     home = tmp_path / "home"
-    shutil.copytree(sample_warehouse.home, home, symlinks=True)
-    return SampleWarehouse(home, sample_warehouse.truth, sample_warehouse.unreadable, sample_warehouse.report)
+    shutil.copytree(warehouse.home, home, symlinks=True)
+    environ = {}
+    if warehouse.environ:
+        server = request.getfixturevalue("object_store")
+        environ = server.environment()
+        client = server.filesystem()
+        source, target = (
+            e["THROUGHLINE_WAREHOUSE_URI"].removeprefix("s3://") for e in (warehouse.environ, environ)
+        )
+        fs.copy_files(source, target, source_filesystem=client, destination_filesystem=client)
+    copy = SampleWarehouse(home, warehouse.truth, warehouse.unreadable, warehouse.report, environ)
+    yield copy
+    copy.close()
 
 
 def _loads(warehouse: SampleWarehouse) -> pl.DataFrame:
@@ -156,10 +175,11 @@ def test_invariant_6_lineage(warehouse: SampleWarehouse) -> None:
     assert files and all(warehouse.storage.local_path(f).is_file() for f in files)
 
 
+@pytest.mark.long_on_s3  # it loads the whole sample again: minutes on the local S3 server
 def test_invariant_3_same_bytes_again_change_nothing(own_copy: SampleWarehouse) -> None:
     before = own_copy.query("select count(*) as n, sum(net_amount) as net from sellout").row(0)
     generate_samples(own_copy.settings.inbox_dir)  # identical bytes
-    ingest_inbox(own_copy.home)
+    ingest_inbox(own_copy.home, own_copy.environ)
     after = own_copy.query("select count(*) as n, sum(net_amount) as net from sellout").row(0)
     assert after == before
     duplicates = _loads(own_copy).filter(pl.col("status") == "duplicate")
@@ -167,6 +187,7 @@ def test_invariant_3_same_bytes_again_change_nothing(own_copy: SampleWarehouse) 
     assert duplicates["rows_loaded"].sum() == 0
 
 
+@pytest.mark.long_on_s3  # it re-runs every load of the sample: minutes on the local S3 server
 def test_reprocess_gives_the_same_warehouse(own_copy: SampleWarehouse) -> None:
     query = "select distributor_id, count(*) as n, sum(net_amount) as net, sum(quantity) as q from sellout group by all order by 1"
     before = own_copy.query(query)

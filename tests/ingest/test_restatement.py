@@ -1,4 +1,5 @@
-"""Restatements, overlaps and arrival order, through the ingest use cases (no Dagster): the rules of core."""
+"""Restatements, overlaps and arrival order, through the ingest use cases (no Dagster): the rules of core,
+on the home folder and on object storage (the local S3 server)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ HEADER = "date,inv,line,sku,qty,price\n"
 
 
 @pytest.fixture
-def context(tmp_path: Path) -> IngestContext:
-    settings = ThroughlineSettings(home=tmp_path / "home")
+def context(tmp_path: Path, warehouse_env: dict[str, str]) -> IngestContext:
+    settings = ThroughlineSettings.for_home(tmp_path / "home", warehouse_env)
     settings.ensure_layout()
     (settings.feeds_dir / "acme.yaml").write_text(SPEC, encoding="utf-8")
     return IngestContext.open(

@@ -120,3 +120,27 @@ def test_a_backfill_range_is_one_run_equal_to_incremental_loading_and_leaves_a_m
     assert missing.metadata["last_received_period"].value == WEEKS[2]
     assert all(evaluations[("report_on_time", k)].passed for k in keys[:3])
     assert query_home(home, lines).equals(before)
+
+
+def test_a_loads_materialization_names_the_columns_whose_header_drifted(home: Path, tmp_path: Path) -> None:
+    first, second = "RH_Abverkauf_20261019.csv", "RH_Abverkauf_20261026.csv"
+    inbox = _home(home, tmp_path, "rheinland_de", [first])
+    ingest_inbox(home)  # the feed's previous load: the baseline its next header is compared with
+    original = (tmp_path / "drop" / "rheinland_de" / second).read_bytes()
+    (inbox / second).write_bytes(original.replace(b'"Artikelbezeichnung"', b'"Artikel-Bezeichnung"', 1))
+    key = str(partition_key("rheinland_de", date(2026, 10, 26)))
+    job = build_defs(home).resolve_job_def("ingest")
+    with dg.instance_for_test() as instance:
+        _add_partitions(instance, "rheinland_de", WEEKS[:2])
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=key,
+            run_config={"ops": {"load_reports": {"config": {"paths": [str(inbox / second)]}}}},
+        )
+        assert result.success
+    loads = next(m for m in result.asset_materializations_for_node("load_reports") if m.asset_key == LOADS)
+    assert loads.metadata["schema_drift"].value == {
+        second: [
+            "renamed: `Artikel-Bezeichnung` looks like a rename of `Artikelbezeichnung` (the spec does not read it)"
+        ]
+    }

@@ -1,7 +1,9 @@
 """Concurrent loads: three `throughline ingest` processes at once, while queries keep answering.
 
 Two of the loads are for the same distributor (they take turns at commit time), one for another
-(it runs beside them). None may fail on a lock, and no row may be lost.
+(it runs beside them). None may fail on a lock, and no row may be lost: on the home folder, and
+on object storage (the local S3 server), where only the store's put-if-absent keeps two commits
+of the same table version apart.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from sampledata.generator import copy_feed_specs, generate_samples
 from schemas.settings import ThroughlineSettings
 from warehouse.catalog import connect
-from warehouse.storage import storage_for_home
+from warehouse.storage import storage_for
 from warehouse.tables import ensure_tables
 
 CLI = [sys.executable, "-m", "cli.main"]
@@ -32,7 +34,9 @@ def _keys(path: Path) -> set[tuple[str, str]]:
     return {(r["Invoice Number"], r["Line"]) for r in rows if None not in r and "." not in r["Qty"]}
 
 
-def test_concurrent_loads_lose_nothing_and_queries_keep_answering(home: Path, tmp_path: Path) -> None:
+def test_concurrent_loads_lose_nothing_and_queries_keep_answering(
+    home: Path, tmp_path: Path, warehouse_env: dict[str, str]
+) -> None:
     settings = ThroughlineSettings.from_env()
     settings.ensure_layout()
     copy_feed_specs(settings.feeds_dir)
@@ -43,7 +47,7 @@ def test_concurrent_loads_lose_nothing_and_queries_keep_answering(home: Path, tm
         "NW_SALES_20261026.csv": "northwind_us",
         "RH_Abverkauf_20261019.csv": "rheinland_de",
     }
-    storage = storage_for_home(settings.landing_dir, settings.warehouse_dir)
+    storage = storage_for(settings)
     ensure_tables(storage)
     env = {**os.environ}
     processes = [

@@ -51,6 +51,7 @@ def test_definitions_load_with_graph_checks_sensor_and_partitions(home: Path) ->
         "ingest",
         "marts",
         "report_calendar",
+        "landing_retention",
     }
     assert [s.name for s in repository.sensor_defs] == ["inbox_sensor", "report_calendar"]
 

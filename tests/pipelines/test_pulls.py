@@ -67,7 +67,11 @@ def test_one_sensor_per_sftp_source_and_one_schedule_per_api_source(home: Path, 
         "report_calendar",
         f"pull_{SFTP_SPEC}_sensor",
     }
-    assert {s.name for s in repository.schedule_defs} == {"marts_daily", f"pull_{API_SPEC}_schedule"}
+    assert {s.name for s in repository.schedule_defs} == {
+        "marts_daily",
+        "landing_retention_daily",
+        f"pull_{API_SPEC}_schedule",
+    }
     sensor = repository.get_sensor_def(f"pull_{SFTP_SPEC}_sensor")
     assert (sensor.job_name, sensor.minimum_interval_seconds) == (f"pull_{SFTP_SPEC}", 300)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -107,7 +111,11 @@ def test_a_bad_spec_never_stops_the_other_pulls(home: Path, demo: DemoSources) -
         "report_calendar",
         f"pull_{SFTP_SPEC}_sensor",
     }
-    assert {s.name for s in repository.schedule_defs} == {"marts_daily", f"pull_{API_SPEC}_schedule"}
+    assert {s.name for s in repository.schedule_defs} == {
+        "marts_daily",
+        "landing_retention_daily",
+        f"pull_{API_SPEC}_schedule",
+    }
     assert not repository.has_job("pull_odd_api")
 
 

@@ -55,6 +55,8 @@ def test_the_calendar_records_outside_loads_and_judges_each_period_with_the_miss
         assert {e.asset_key for e in recorded} == set(LOAD_ASSET_KEYS)
         assert "albion_uk|2026-11-02" in {e.partition for e in recorded}
         assert LATE not in {e.partition for e in recorded}  # no file, nothing to record
+        mirrored = [m for m in run.asset_materializations_for_node("record_calendar") if m.asset_key == LOADS]
+        assert mirrored and all(m.metadata["schema_drift"].value == {} for m in mirrored)  # none drifted
         checks = [(e.check_name, e.partition, e) for e in run.get_asset_check_evaluations()]
         by_key = {(name, partition): e for name, partition, e in checks}
         assert by_key[("row_reconciliation", "albion_uk|2026-11-02")].passed

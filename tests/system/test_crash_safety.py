@@ -7,7 +7,8 @@ Rheinland's original and restated week, and two inventory snapshots):
   the core commit, the ledger statuses, the catalog), reached through THROUGHLINE_CRASH_AT;
 - at least 50 kills at random moments.
 After each trial the command is run again, as a user would, and the warehouse must equal the
-undisturbed run's and hold every invariant of CHANNEL_MODEL.md.
+undisturbed run's and hold every invariant of CHANNEL_MODEL.md. The named crash points are tried on
+the home folder and again with landing and the tables on object storage (the local S3 server).
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from sampledata.generator import copy_feed_specs, generate_samples
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, WAREHOUSE_BACKENDS
 from tests.guarantees import Figures
+from tests.system.crash import lost_lines, warehouse_state
 from warehouse.faults import CRASH_ENV, CRASH_POINTS
-from warehouse.storage import storage_for_home
-from warehouse.tables import scan_table
 
 pytestmark = [pytest.mark.system, pytest.mark.long]
 
@@ -64,49 +63,6 @@ def _fresh_home(root: Path, name: str, source: Path) -> tuple[Path, list[Path]]:
     return home, [source / relative for relative in CHOSEN]
 
 
-def _state(home: Path) -> dict[str, object]:
-    """What an analyst sees, plus the ledger per file, in a comparable form; asserts the invariants."""
-    storage = storage_for_home(home / "landing", home / "warehouse")
-    sellout = scan_table(storage, "sellout").collect()
-    inventory = scan_table(storage, "inventory").collect()
-    loads = scan_table(storage, "loads").collect()
-    quarantine = scan_table(storage, "quarantine").collect()
-    landed = scan_table(storage, "landed_files").collect()
-    finished = loads.filter(pl.col("status") != "duplicate")
-    # Invariant 1: nothing lost, per load and recounted from the tables.
-    assert finished.filter(
-        pl.col("rows_read") != pl.col("rows_loaded") + pl.col("rows_quarantined")
-    ).is_empty()
-    per_load = quarantine.group_by("load_id").len()
-    for row in finished.iter_rows(named=True):
-        counted = per_load.filter(pl.col("load_id") == row["load_id"])["len"].sum()
-        assert counted == row["rows_quarantined"], row["source_name"]
-    # No load left half done, every landed file has its own finished load.
-    assert finished.filter(pl.col("status") == "staged").is_empty()
-    assert set(finished["load_id"]) >= {
-        f"{r['distributor_id']}-{r['sha256'][:16]}" for r in landed.iter_rows(named=True)
-    }
-    # Invariant 5: a line counts once. Invariant 6: lineage.
-    assert sellout["line_id"].n_unique() == sellout.height
-    assert (
-        sellout.select(pl.sum_horizontal(pl.col("source_file", "source_row", "load_id").null_count())).item()
-        == 0
-    )
-    return {
-        "sellout": sellout.group_by("distributor_id")
-        .agg(pl.len(), pl.col("quantity").sum(), pl.col("net_amount").sum().cast(pl.String))
-        .sort("distributor_id")
-        .rows(),
-        "lines": sorted(sellout["line_id"].to_list()),
-        "inventory": (inventory.height, inventory["quantity_on_hand"].sum()),
-        "files": sorted(
-            (r["source_name"], r["status"], r["rows_read"], r["rows_loaded"], r["rows_quarantined"])
-            for r in finished.iter_rows(named=True)
-        ),
-        "quarantine": quarantine.height,
-    }
-
-
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, object], float]:
     root = tmp_path_factory.mktemp("crash")
@@ -118,35 +74,31 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict
     _, errors = process.communicate(timeout=600)
     duration = time.monotonic() - started
     assert process.returncode == 0, errors[-3000:]
-    expected = _state(home)
+    expected = warehouse_state(home)
     assert ("RH_Abverkauf_20261026.csv", "superseded") in {(f[0], f[1]) for f in expected["files"]}
     return root, source, expected, duration
 
 
-def _complete(home: Path, files: list[Path]) -> None:
-    process = _ingest(home, files)
+def _complete(home: Path, files: list[Path], environ: dict[str, str] | None = None) -> None:
+    process = _ingest(home, files, environ)
     _, errors = process.communicate(timeout=600)
     assert process.returncode == 0, errors[-3000:]
 
 
-def _lost(state: dict[str, object], expected: dict[str, object]) -> tuple[int, int]:
-    """(rows compared, rows missing or doubled) of a trial's sell-out lines and inventory rows."""
-    lines, want = list(state["lines"]), list(expected["lines"])  # type: ignore[call-overload]
-    missing = len(set(want) - set(lines)) + abs(len(lines) - len(set(lines)))
-    stock, want_stock = state["inventory"][0], expected["inventory"][0]  # type: ignore[index]
-    return len(want) + want_stock, missing + abs(stock - want_stock)
-
-
+@pytest.mark.parametrize("backend", WAREHOUSE_BACKENDS)
 @pytest.mark.parametrize("point", CRASH_POINTS)
-def test_a_kill_at_each_phase_is_completed_by_the_next_run(scenario, point: str, figures: Figures) -> None:
+def test_a_kill_at_each_phase_is_completed_by_the_next_run(
+    scenario, point: str, backend: str, request: pytest.FixtureRequest, figures: Figures
+) -> None:
     root, source, expected, _ = scenario
-    home, files = _fresh_home(root, f"at-{point}", source)
-    crashed = _ingest(home, files, {CRASH_ENV: point})
+    environ = request.getfixturevalue("object_store").environment() if backend == "s3" else {}
+    home, files = _fresh_home(root, f"at-{point}-{backend}", source)
+    crashed = _ingest(home, files, {**environ, CRASH_ENV: point})
     crashed.communicate(timeout=600)
     assert crashed.returncode == -signal.SIGKILL, f"the run never reached {point}"
-    _complete(home, files)
-    state = _state(home)
-    checked, lost = _lost(state, expected)
+    _complete(home, files, environ)
+    state = warehouse_state(home, environ)
+    checked, lost = lost_lines(state, expected)
     figures.add(faults=1, rows_checked=checked, rows_lost=lost)
     assert state == expected
 
@@ -168,8 +120,8 @@ def test_random_kills_lose_and_double_nothing(scenario, figures: Figures) -> Non
             duration = moment
         process.communicate(timeout=600)
         _complete(home, files)
-        state = _state(home)
-        checked, lost = _lost(state, expected)
+        state = warehouse_state(home)
+        checked, lost = lost_lines(state, expected)
         figures.add(faults=int(interrupted), rows_checked=checked, rows_lost=lost)
         assert state == expected, f"trial {trial}"
     assert killed >= RANDOM_TRIALS * 0.8, f"only {killed} of {RANDOM_TRIALS} runs were interrupted"

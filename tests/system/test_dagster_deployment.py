@@ -9,16 +9,8 @@ it started (their process group) whatever happens.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,15 +20,13 @@ import polars as pl
 import pytest
 
 from sampledata.generator import generate_samples
-from tests.conftest import REPO_ROOT, query_home
+from tests.conftest import REPO_ROOT
+from tests.system.deployment import BIN, Deployment, deployment_env, served
 
 pytestmark = pytest.mark.system
 
-BIN = Path(sys.executable).parent
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-READY_SECONDS = 240
-WAIT_SECONDS = 240
 LOADS = ["ops", "loads"]
 INGEST_PARTITION_SET = "ingest_partition_set"
 WEEKS = ["2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"]
@@ -44,92 +34,16 @@ LATE = ("albion_uk", "2026-11-09")
 """The sample's late report: Albion's last weekly report never arrives (sampledata.generator)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Deployment:
-    home: Path
-    port: int
-    log: Path
-
-    def graphql(self, query: str, variables: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/graphql",
-            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        assert "errors" not in answer, answer["errors"]
-        return answer["data"]
-
-    def wait_for(self, what: str, probe: Callable[[], object], seconds: float = WAIT_SECONDS):
-        """Poll `probe` until it returns something truthy; fail with the server's log otherwise."""
-        deadline = time.monotonic() + seconds
-        last = None
-        while time.monotonic() < deadline:
-            last = probe()
-            if last:
-                return last
-            time.sleep(2)
-        raise AssertionError(f"{what}: not within {seconds:.0f} s (last: {last})\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-6000:]
-
-    def query(self, sql: str) -> pl.DataFrame:
-        return query_home(self.home, sql)
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("deployment")
-    home = root / "home"
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("THROUGHLINE_CUSTOMER_KEY_SECRET", "DAGSTER_HOME")
-    }
-    env["THROUGHLINE_HOME"] = str(home)
+    env = deployment_env(root / "home")
     demo = subprocess.run(
         [str(BIN / "throughline"), "demo"], env=env, capture_output=True, text=True, timeout=600, cwd=root
     )
     assert demo.returncode == 0, demo.stderr[-4000:]
-    port = _free_port()
-    log = root / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=root,  # not the source tree: the installed package carries what it needs
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        running = Deployment(home, port, log)
-        try:
-
-            def ready() -> bool:
-                if process.poll() is not None:
-                    raise AssertionError(f"serve exited with {process.returncode}:\n{running.log_tail()}")
-                try:
-                    return bool(running.graphql("{ assetNodes { id } }")["assetNodes"])
-                except OSError:
-                    return False
-
-            running.wait_for("the webserver answers with the code location's assets", ready, READY_SECONDS)
-            yield running
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            with contextlib.suppress(ProcessLookupError):  # nothing of the group may outlive the test
-                os.killpg(process.pid, signal.SIGKILL)
+    with served(root, env) as running:
+        yield running
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,19 +182,6 @@ def _finished_backfill(deployment: Deployment, backfill_id: str) -> Callable[[],
     return probe
 
 
-def _run_failures(deployment: Deployment, run_id: str) -> list[str]:
-    data = deployment.graphql(
-        """query ($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
-          __typename ... on MessageEvent { message level } } } } }""",
-        {"id": run_id},
-    )
-    return [
-        e["message"]
-        for e in data["logsForRun"]["events"]
-        if e.get("level") == "ERROR" or "lock" in (e.get("message") or "").lower()
-    ]
-
-
 def _rows(deployment: Deployment, distributor_id: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """What analysts see of one distributor: its sell-out and stock rows and its loads."""
     where = f"where distributor_id = '{distributor_id}'"
@@ -393,7 +294,7 @@ def test_a_file_dropped_in_the_inbox_is_landed_by_the_daemons_sensor(
         return next((r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")), None)
 
     run = deployment.wait_for("the inbox sensor's run lands the file", run_of_the_file)
-    assert run["status"] == "SUCCESS", _run_failures(deployment, run["runId"])
+    assert run["status"] == "SUCCESS", deployment.run_failures(run["runId"])
     assert run["pipelineName"] == "ingest"
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert tags["dagster/partition"] == "northwind_us|2026-11-16"
@@ -413,8 +314,8 @@ def _backfilled(deployment: Deployment, launched: Launched, distributor: str) ->
     runs = deployment.wait_for(f"the backfill of {distributor}", _finished_backfill(deployment, backfill))
     assert len(runs) == 1, "one run for the distributor's range (BackfillPolicy.single_run)"
     (run,) = runs
-    assert run["status"] == "SUCCESS", _run_failures(deployment, run["runId"])
-    assert _run_failures(deployment, run["runId"]) == []
+    assert run["status"] == "SUCCESS", deployment.run_failures(run["runId"])
+    assert deployment.run_failures(run["runId"]) == []
     assert run["pipelineName"] == "ingest"
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (

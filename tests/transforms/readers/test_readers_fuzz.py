@@ -3,7 +3,11 @@ array, JSON lines, xlsx): random bytes and mutations of a small valid file of ea
 flipped, deleted, inserted, truncated, lines duplicated, BOMs, NUL bytes, another encoding) either
 give records that collect, each with a source row, and a `skipped` account that adds up, or a
 refusal that names the file; never another exception, a hang, or unbounded memory. X12 has its own
-fuzz test in `test_readers_x12.py`."""
+fuzz test in `test_readers_x12.py`.
+
+Each example is one hostile input: through the `figures` fixture it counts as a trial and a fault
+injected, its records as rows checked, and, where a test proves that records and skipped lines add
+up to the file's lines, the lines it found missing (none, or the test fails) as rows lost."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.feed_spec import CsvFormat, ExcelFormat, FileFormat, FixedWidthFormat, JsonFormat
+from tests.guarantees import Figures
 from tests.transforms.readers.conftest import physical_lines
 from transforms.readers import (
     POLARS_READ_ERRORS,
@@ -45,7 +50,12 @@ def fuzz(max_examples: int) -> settings:
         deadline=None,
         derandomize=True,
         database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        # `figures` is meant to outlive the examples: it sums them for docs/guarantees.md.
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
     )
 
 
@@ -118,6 +128,19 @@ def outcome(data: bytes, file_format: FileFormat, name: str) -> tuple[pl.DataFra
     assert set(frame[ROW_KIND].to_list()) <= {"data", "footer"}
     assert all(count >= 0 for count in skipped.values()), skipped
     return frame, skipped
+
+
+def tried(
+    figures: Figures, read: tuple[pl.DataFrame, dict[str, int]] | None, *, lines_accounted: bool = False
+) -> None:
+    """Count one hostile input: a trial, a fault, the records checked, and (when the test proved that
+    records plus skipped lines equal the file's lines) no line lost."""
+    figures.add(
+        trials=1,
+        faults=1,
+        rows_checked=0 if read is None else read[0].height,
+        rows_lost=0 if lines_accounted else None,
+    )
 
 
 @st.composite
@@ -207,15 +230,19 @@ def csv_seed(dialect: dict[str, object]) -> str:
 
 @fuzz(max_examples=700)
 @given(dialect=st.sampled_from(CSV_DIALECTS), data=st.data())
-def test_fuzzed_csv_gives_records_or_a_refusal(dialect: dict[str, object], data: st.DataObject) -> None:
+def test_fuzzed_csv_gives_records_or_a_refusal(
+    figures: Figures, dialect: dict[str, object], data: st.DataObject
+) -> None:
     """Under each dialect, fuzzed CSV bytes collect into records with distinct source rows, records
     plus skipped lines equal to the file's lines (at most, when quotes may span lines), or are
     refused naming the file."""
     raw = data.draw(fuzzed(csv_seed(dialect), CSV_TOKENS))
     read = outcome(raw, CsvFormat(type="csv", **dialect), "feed.csv")
     if read is None:
+        tried(figures, read)
         return
     frame, skipped = read
+    exact = False
     if dialect.get("encoding", "utf-8") in {"utf-8", "utf-8-sig", "cp1252"}:
         # A quoted line break makes one record of several lines: without quotes the identity is exact.
         lines = physical_lines(raw)
@@ -226,6 +253,8 @@ def test_fuzzed_csv_gives_records_or_a_refusal(dialect: dict[str, object], data:
             lines,
         )
         assert frame.height == 0 or frame[SOURCE_ROW].max() <= lines
+        exact = not (quote and quote.encode() in raw)
+    tried(figures, read, lines_accounted=exact)
 
 
 # Fixed width --------------------------------------------------------------------------------------
@@ -253,17 +282,21 @@ def is_blank(line: bytes) -> bool:
 
 @fuzz(max_examples=400)
 @given(spec=st.sampled_from(FIXED_SPECS), data=st.data())
-def test_fuzzed_fixed_width_gives_records_or_a_refusal(spec: dict[str, object], data: st.DataObject) -> None:
+def test_fuzzed_fixed_width_gives_records_or_a_refusal(
+    figures: Figures, spec: dict[str, object], data: st.DataObject
+) -> None:
     """Fuzzed fixed-width bytes collect into records with distinct source rows, records plus skipped
     lines equal to the file's lines, or are refused naming the file."""
     raw = data.draw(fuzzed(FIXED_SEED, [b"D ", b"D A-9      ", b"T ", b" " * 30]))
     read = outcome(raw, FixedWidthFormat(type="fixed_width", columns=FIXED_COLUMNS, **spec), "feed.txt")
     if read is None:
+        tried(figures, read)
         return
     frame, skipped = read
     if spec.get("encoding", "utf-8") == "utf-8":
         lines = physical_lines(raw, blank=is_blank)
         assert frame.height + sum(skipped.values()) == lines, (frame.height, skipped, lines)
+    tried(figures, read, lines_accounted=spec.get("encoding", "utf-8") == "utf-8")
 
 
 # JSON ---------------------------------------------------------------------------------------------
@@ -281,26 +314,31 @@ JSON_TOKENS = [b"{", b"}", b"[", b"]", b'"', b":", b",", b"\\", b"null", b"1e999
 
 @fuzz(max_examples=400)
 @given(data=st.data())
-def test_fuzzed_json_lines_give_records_or_a_refusal(data: st.DataObject) -> None:
+def test_fuzzed_json_lines_give_records_or_a_refusal(figures: Figures, data: st.DataObject) -> None:
     """Fuzzed JSON-lines bytes collect into records with distinct source rows, records plus skipped
     lines equal to the file's lines, or are refused naming the file."""
     raw = data.draw(fuzzed(JSONL_SEED, JSON_TOKENS))
     read = outcome(raw, JsonFormat(type="jsonl"), "feed.jsonl")
     if read is None:
+        tried(figures, read)
         return
     frame, skipped = read
     lines = physical_lines(raw, blank=is_blank)
     assert frame.height + sum(skipped.values()) == lines, (frame.height, skipped, lines)
+    tried(figures, read, lines_accounted=True)
 
 
 @fuzz(max_examples=400)
 @given(nested=st.booleans(), data=st.data())
-def test_fuzzed_json_array_gives_records_or_a_refusal(nested: bool, data: st.DataObject) -> None:
+def test_fuzzed_json_array_gives_records_or_a_refusal(
+    figures: Figures, nested: bool, data: st.DataObject
+) -> None:
     """Fuzzed JSON documents (a top-level array, or one under `records_path`) collect into records
     with distinct source rows and nothing skipped, or are refused naming the file."""
     raw = data.draw(fuzzed(JSON_NESTED_SEED if nested else JSON_SEED, JSON_TOKENS))
     spec = JsonFormat(type="json", records_path="data.lines" if nested else None)
     read = outcome(raw, spec, "feed.json")
+    tried(figures, read)
     if read is None:
         return
     _, skipped = read
@@ -368,10 +406,12 @@ def xlsx_with_mutated_member(draw: st.DrawFn) -> bytes:
     | mutated(XLSX_SEED, [b"PK\x03\x04", b"PK\x05\x06"])
     | xlsx_with_mutated_member(),
 )
-def test_fuzzed_xlsx_gives_records_or_a_refusal(spec: dict[str, object], raw: bytes) -> None:
+def test_fuzzed_xlsx_gives_records_or_a_refusal(
+    figures: Figures, spec: dict[str, object], raw: bytes
+) -> None:
     """Random bytes, a workbook with its zip bytes mutated, or one with a mutated XML part collect
     into records with distinct source rows, or are refused naming the file."""
-    outcome(raw, ExcelFormat(type="xlsx", **spec), "feed.xlsx")
+    tried(figures, outcome(raw, ExcelFormat(type="xlsx", **spec), "feed.xlsx"))
 
 
 # Cases the fuzzing found ----------------------------------------------------------------------------
@@ -393,8 +433,9 @@ def test_fuzzed_xlsx_gives_records_or_a_refusal(spec: dict[str, object], raw: by
     ],
 )
 def test_fuzz_findings_stay_fixed(
-    raw: bytes, file_format: FileFormat, name: str, records: int | None
+    figures: Figures, raw: bytes, file_format: FileFormat, name: str, records: int | None
 ) -> None:
     """Each input the fuzzing once broke now gives its records, or a refusal naming the file."""
     read = outcome(raw, file_format, name)
     assert (None if read is None else read[0].height) == records
+    tried(figures, read)
