@@ -535,7 +535,9 @@ def finish_redactions(context: IngestContext) -> list[str]:
             [row["source_file"], *landing_copies(context.storage, row["sha256"])],
         )
     stale: set[str] = set()
-    for table in ("staging_sellout", "staging_inventory", "quarantine"):
+    # Core too: a load killed between its staging rows and its ledger row still counts as finished,
+    # so core keeps its rows naming the original until the load is re-run.
+    for table in ("staging_sellout", "staging_inventory", "quarantine", "sellout", "inventory"):
         if context.storage.table_exists(table):
             found = (
                 scan_table(context.storage, table)
@@ -546,6 +548,8 @@ def finish_redactions(context: IngestContext) -> list[str]:
             )
             stale |= set(found["load_id"])
     if not stale:
+        # Loads re-run from their copies before the erasure was killed, but not yet brought into core.
+        complete_core(context)
         return []
     pending = [landed for landed in landed_files_of(context.storage) if landed.load_id in stale]
     problems: list[str] = []

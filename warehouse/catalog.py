@@ -287,8 +287,9 @@ class ReadOnlyQueryError(ValueError):
 def connect_read_only(storage: WarehouseStorage) -> duckdb.DuckDBPyConnection:
     """A connection that can only read the warehouse's tables through the views.
 
-    Once the views exist, DuckDB's external access is switched off except for the tables folder
-    (so no landing file, no other path, no database to attach, no extension to install) and the
+    Once the views exist, DuckDB's external access is switched off except for the tables' folder
+    (or their object-storage prefix: no landing file, no other path or bucket, no database to
+    attach, no extension to install) and the
     configuration is locked; `run_read_only` also refuses every statement but SELECT and EXPLAIN,
     so nothing can be written, not even inside the tables folder.
     """

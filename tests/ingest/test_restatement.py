@@ -1,5 +1,6 @@
 """Restatements, overlaps and arrival order, through the ingest use cases (no Dagster): the rules of core,
-on the home folder and on object storage (the local S3 server)."""
+on the home folder and on object storage (the local S3 server; the tests marked `long_on_s3` run
+there in `make test-long` only, to keep `make test` short)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,7 @@ def test_the_original_sent_again_after_its_restatement_changes_nothing(
     assert read_table(context.storage, "sellout")["quantity"].sum() == 6
 
 
+@pytest.mark.long_on_s3
 def test_arrival_times_increase_even_within_one_clock_tick(context: IngestContext, tmp_path: Path) -> None:
     for week in range(5):
         _send(context, tmp_path, f"ACME_202611{week + 1:02d}.csv", f"2026-11-0{week + 1},W{week},1,X,1,10\n")
@@ -141,6 +143,7 @@ def test_an_empty_restatement_is_held_until_confirmed(context: IngestContext, tm
     assert read_table(context.storage, "sellout")["quantity"].to_list() == [7]
 
 
+@pytest.mark.long_on_s3
 def test_rerunning_a_load_replaces_its_rows(context: IngestContext, tmp_path: Path) -> None:
     load_id = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n2026-11-02,A,2,X,1,-1\n")
     reprocess(context, landed_files_of(context.storage, "acme"))
@@ -149,6 +152,7 @@ def test_rerunning_a_load_replaces_its_rows(context: IngestContext, tmp_path: Pa
     assert read_table(context.storage, "quarantine")["rule"].to_list() == ["price_negative"]
 
 
+@pytest.mark.long_on_s3
 def test_a_new_week_rewrites_only_its_own_and_overlapping_partitions(
     context: IngestContext, tmp_path: Path
 ) -> None:
@@ -161,10 +165,10 @@ def test_a_new_week_rewrites_only_its_own_and_overlapping_partitions(
             f"ACME_202611{week:02d}.csv",
             f"2026-11-{week:02d},W{week},1,X,1,10\n2026-11-{week:02d},W{week},2,X,1,10\n",
         )
-    core = DeltaTable(context.storage.table_uri("sellout"))
+    core = DeltaTable(context.storage.table_uri("sellout"), storage_options=context.storage.storage_options)
     files_before = set(core.file_uris())
     fifth = _send(context, tmp_path, "ACME_20261105.csv", "2026-11-04,W4,2,X,1,10\n2026-11-05,W5,1,X,1,10\n")
-    core = DeltaTable(context.storage.table_uri("sellout"))
+    core = DeltaTable(context.storage.table_uri("sellout"), storage_options=context.storage.storage_options)
     metrics = core.history(1)[0]["operationMetrics"]
     # The fifth week repeats one line of the fourth: only those two loads' partitions are rewritten.
     assert metrics["num_removed_files"] == 1 and metrics["num_added_files"] == 2
@@ -177,6 +181,7 @@ def test_a_new_week_rewrites_only_its_own_and_overlapping_partitions(
     ].to_list() == [fifth]
 
 
+@pytest.mark.long_on_s3
 def test_a_line_comes_back_from_an_earlier_report_when_its_later_report_is_restated_without_it(
     context: IngestContext, tmp_path: Path
 ) -> None:
@@ -218,6 +223,7 @@ def test_a_file_landed_but_never_loaded_is_loaded_by_a_later_run(
     assert read_table(context.storage, "sellout").height == 1
 
 
+@pytest.mark.long_on_s3
 def test_a_confirmed_restatement_stays_confirmed_when_it_is_run_again(
     context: IngestContext, tmp_path: Path
 ) -> None:

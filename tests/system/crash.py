@@ -136,6 +136,7 @@ class Trials:
         checked, lost = self.check(home)
         self.figures.add(faults=faults, rows_checked=checked, rows_lost=lost)
         assert lost == 0, f"trial {trial}: {lost} row(s) lost or doubled"
+        shutil.rmtree(home)  # a passed trial's home is not needed again (a failed one stays to look at)
 
 
 def storage_of(home: Path, environ: dict[str, str] | None = None):

@@ -355,8 +355,9 @@ def run_load_trial(root: Path, samples: int, large_files: tuple[LargeFile, ...],
                     new_run_under_way(deployment, earlier),
                     SETTLE_SECONDS,
                 )
-                drops_while_running += 1
-            earlier = {run["runId"] for run in deployment.runs()}
+            runs = deployment.runs()
+            earlier = {run["runId"] for run in runs}
+            drops_while_running += any(run["status"] == "STARTED" for run in runs)
             drop(wave, home / "inbox")
         loaded_at = settle(deployment, len(expected.files), SETTLE_SECONDS)
         seconds = loaded_at - started

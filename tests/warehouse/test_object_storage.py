@@ -6,6 +6,7 @@ getting the same numbers as the DuckDB views.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from schemas.settings import SettingsError, ThroughlineSettings
-from tests.conftest import OBJECT_STORE_CREDENTIALS, ObjectStoreServer, SampleWarehouse
+from tests.conftest import OBJECT_STORE_CREDENTIALS, REPO_ROOT, ObjectStoreServer, SampleWarehouse
 from warehouse.catalog import ReadOnlyQueryError, connect_read_only, run_read_only
 from warehouse.storage import LocalStorage, ObjectStorage, storage_for
 
@@ -100,6 +101,9 @@ def test_the_read_only_catalog_reads_the_tables_and_nothing_else(
     connection = connect_read_only(warehouse.storage)
     try:
         assert run_read_only(connection, "select count(*) from sellout").fetchone()[0] > 0
+        secrets = str(run_read_only(connection, "select * from duckdb_secrets()").fetchall())
+        assert "throughline_warehouse" in secrets
+        assert OBJECT_STORE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in secrets  # redacted
         with pytest.raises(duckdb.PermissionException):
             run_read_only(connection, f"select * from read_text('{landing_object}')").fetchall()
         with pytest.raises(ReadOnlyQueryError):
@@ -202,3 +206,12 @@ def test_concurrent_appends_on_object_storage_all_land(
     current = DeltaTable(uri, storage_options=options)
     assert current.version() == 12
     assert current.to_pyarrow_table().num_rows == 13
+
+
+def test_the_settings_in_deploy_md_are_the_ones_the_tests_use(object_store: ObjectStoreServer) -> None:
+    section = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8").split("## Object storage", 1)[1]
+    shown = re.findall(r"```sh\n(.*?)```", section, flags=re.S)[1]
+    documented = dict(line.split("=", 1) for line in shown.split())
+    used = object_store.environment("<prefix>")
+    used["AWS_ENDPOINT_URL"] = re.sub(r":\d+$", ":<port>", object_store.endpoint)
+    assert documented == used
