@@ -106,6 +106,10 @@ def load_landed_file(
             row.error = f"{name}: {route.reason or 'no feed spec matches it'}"
         else:
             context.work_dir.mkdir(parents=True, exist_ok=True)
+            # A killed earlier attempt of this very load left its scratch (decoded text, end-customer
+            # identities included); under the distributor's lock no other process can be using it.
+            for stale in context.work_dir.glob(f"{row.load_id}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             scratch = Path(tempfile.mkdtemp(prefix=f"{row.load_id}-", dir=context.work_dir))
             local = context.storage.local_path(landed.source_file)
             context.progress.file_started(

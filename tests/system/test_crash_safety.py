@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,9 @@ def test_a_kill_at_each_phase_is_completed_by_the_next_run(
     checked, lost = lost_lines(state, expected)
     figures.add(faults=1, rows_checked=checked, rows_lost=lost)
     assert state == expected
+    # The killed load's scratch (decoded text with end-customer identities) went with the re-run.
+    scratch = [p.name for p in (home / "work").glob("*") if re.fullmatch(r".+-[0-9a-f]{16}-.+", p.name)]
+    assert scratch == []
 
 
 def test_random_kills_lose_and_double_nothing(scenario, figures: Figures) -> None:
