@@ -108,7 +108,7 @@ class Deployment:
         ]
 
 
-def _stop_group(process: subprocess.Popen) -> None:
+def stop_group(process: subprocess.Popen) -> None:
     """SIGTERM to the process group `process` leads, SIGKILL to whatever is left of it after 60 s."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
@@ -151,4 +151,4 @@ def served(root: Path, env: dict[str, str]) -> Iterator[Deployment]:
             running.wait_for("the webserver answers with the code location's assets", ready, READY_SECONDS)
             yield running
         finally:
-            _stop_group(process)
+            stop_group(process)

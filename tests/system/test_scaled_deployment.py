@@ -11,14 +11,11 @@ process they started, whatever happens.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pwd
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +37,7 @@ from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, add_partitions
 from sampledata.generator import copy_feed_specs, generate_samples
 from sampledata.reference import copy_reference
 from tests.conftest import TEST_SECRET, ingest_inbox, query_home
+from tests.system.deployment import free_port, stop_group
 
 pytestmark = pytest.mark.system
 
@@ -54,25 +52,6 @@ BACKFILLED = WEEKS[-2:]
 DROPPED = ("northwind_us", "NW_SALES_20261116.csv", "2026-11-16")
 """The file the inbox sensor gets: Northwind's next week (sampledata with as_of one week later)."""
 REPOSITORY = {"repositoryName": "__repository__", "repositoryLocationName": "throughline"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group `process` leads, SIGKILL to whatever is left of it after 60 s."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    with contextlib.suppress(ProcessLookupError):  # nothing of the group may outlive the test
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _wait_for(what: str, probe: Callable[[], object], seconds: float, log: Callable[[], str]):
@@ -144,7 +123,7 @@ def postgres() -> Iterator[Postgres]:
         os.chown(root, owner.pw_uid, owner.pw_gid)
         as_server = ["runuser", "-u", "postgres", "--"]
     data, sockets, log = root / "data", root, root / "server.log"
-    port = _free_port()
+    port = free_port()
     password = secrets.token_urlsafe(16)
 
     def run(*command: str) -> None:
@@ -220,7 +199,7 @@ class DaskCluster:
 def dask_cluster(home: Path, postgres: Postgres) -> Iterator[DaskCluster]:
     """A scheduler and two single-threaded workers, each its own process (with its nanny)."""
     root = home.parent
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     env = _environment(home, postgres)
     processes: list[subprocess.Popen] = []
     logs = [root / "dask-scheduler.log", root / "dask-worker-a.log", root / "dask-worker-b.log"]
@@ -256,7 +235,7 @@ def dask_cluster(home: Path, postgres: Postgres) -> Iterator[DaskCluster]:
             client.close()
     finally:
         for process in reversed(processes):
-            _stop_group(process)
+            stop_group(process)
 
 
 @dataclass
@@ -289,7 +268,7 @@ class Deployment:
 def deployment(home: Path, postgres: Postgres, dask_cluster: DaskCluster) -> Iterator[Deployment]:
     root = home.parent
     env = {**_environment(home, postgres), DASK_SCHEDULER_ENV: dask_cluster.address}
-    port = _free_port()
+    port = free_port()
     log = root / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -317,7 +296,7 @@ def deployment(home: Path, postgres: Postgres, dask_cluster: DaskCluster) -> Ite
         running.wait_for("the webserver answers with the code location's assets", ready, READY_SECONDS)
         yield running
     finally:
-        _stop_group(process)
+        stop_group(process)
 
 
 # --------------------------------------------------------------------------------------------------
