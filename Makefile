@@ -65,15 +65,17 @@ test: install test-deps
 	$(BIN)/pytest -q -m "not system"
 	$(BIN)/pytest -q -m "system and not long"
 
-# The long trials (kill -9 loops, load): CI runs them after `make test` (.ci/run).
+# The long trials (kill -9 loops, load): CI runs them after `make test` (.ci/run), on two workers
+# (pytest-xdist): each trial is a chain of single-threaded `throughline` processes.
 test-long: install test-deps
-	$(BIN)/pytest -q -m "long"
+	$(BIN)/pytest -q -n 2 --dist worksteal -m "long"
 
 # The tests that prove docs/guarantees.md, each recording its figures (trials, faults injected, rows
 # checked, rows lost) into docs/guarantees.json; the table is rendered from it even when one fails.
 guarantees: install test-deps
-	@status=0; rm -f docs/guarantees.json.partial; \
-	THROUGHLINE_GUARANTEE_FIGURES=$(CURDIR)/docs/guarantees.json.partial $(BIN)/pytest -q $$($(BIN)/python -m tests.guarantees tests) || status=$$?; \
+	@status=0; rm -f docs/guarantees.json.partial docs/guarantees.json.partial.lock; \
+	THROUGHLINE_GUARANTEE_FIGURES=$(CURDIR)/docs/guarantees.json.partial $(BIN)/pytest -q -n 2 --dist worksteal $$($(BIN)/python -m tests.guarantees tests) || status=$$?; \
+	rm -f docs/guarantees.json.partial.lock; \
 	if [ -f docs/guarantees.json.partial ]; then mv docs/guarantees.json.partial docs/guarantees.json; fi; \
 	$(BIN)/python -m tests.guarantees render && echo "docs/guarantees.md refreshed"; exit $$status
 

@@ -245,7 +245,7 @@ def forget_customer(context: IngestContext, request: ErasureRequest, *, dry_run:
         # Also when this run changed nothing: an interrupted erasure may have left old versions.
         if redactable or erasure.rows_unkeyed or erasure.reloaded or _any_redaction(context):
             erasure.history_files_removed = {
-                table: forget_history(context.storage, table) for table in HISTORY_TABLES
+                table: forget_history(context.storage, table, context.lock_dir) for table in HISTORY_TABLES
             }
             crash_point("forget_after_history")
             ensure_catalog(context.storage, context.settings.catalog_path)

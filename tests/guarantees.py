@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from filelock import FileLock
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOC = REPO_ROOT / "docs" / "guarantees.md"
 FIGURES_FILE = REPO_ROOT / "docs" / "guarantees.json"
@@ -279,14 +281,20 @@ def record_run(nodeid: str, outcome: str, duration: float, figures: Figures | No
     if not target or function_of(nodeid) not in proven_tests():
         return
     path = Path(target)
-    runs = json.loads(path.read_text(encoding="utf-8"))["runs"] if path.is_file() else {}
-    runs[nodeid] = {
-        "outcome": outcome,
-        "seconds": round(duration, 1),
-        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        **asdict(figures or Figures()),
-    }
-    path.write_text(json.dumps({"runs": dict(sorted(runs.items()))}, indent=1) + "\n", encoding="utf-8")
+    # pytest-xdist's workers record into the same file: one at a time, each write whole.
+    with FileLock(f"{path}.lock"):
+        runs = json.loads(path.read_text(encoding="utf-8"))["runs"] if path.is_file() else {}
+        runs[nodeid] = {
+            "outcome": outcome,
+            "seconds": round(duration, 1),
+            "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **asdict(figures or Figures()),
+        }
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(
+            json.dumps({"runs": dict(sorted(runs.items()))}, indent=1) + "\n", encoding="utf-8"
+        )
+        partial.replace(path)
 
 
 def _cell(runs: list[dict], name: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -28,12 +29,14 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from schemas.tables import LANDING_CHANGES_COLUMNS
 from warehouse.storage import WarehouseStorage
-from warehouse.tables import COMMIT_RETRIES, scan_table, sql_literal, update_rows
+from warehouse.tables import COMMIT_RETRIES, distributor_lock, scan_table, sql_literal, update_rows
 
 LANDING_CHANGES = "landing_changes"
 REDACTED = "redacted"
 PURGED = "purged"
 LOG_RETENTION = "delta.logRetentionDuration"
+DISTRIBUTOR_FOLDER = "distributor_id="
+"""The Hive folder of one distributor's rows in a partitioned table (`warehouse.tables.PARTITION_COLUMNS`)."""
 DEFAULT_LOG_RETENTION = "interval 30 days"
 """delta-rs's default, put back once an erasure has dropped the old log files."""
 
@@ -148,10 +151,11 @@ def erase_keys(storage: WarehouseStorage, table: str, distributor_id: str, keys:
     return int(found)
 
 
-def forget_history(storage: WarehouseStorage, table: str) -> int:
-    """Remove every earlier version of `table`: its replaced data files (a vacuum keeping nothing)
-    and the log commits before a new checkpoint. Time travel to those versions ends. Returns how
-    many data files were deleted. Run it when no reader holds an older version open."""
+def forget_history(storage: WarehouseStorage, table: str, lock_dir: Path) -> int:
+    """Remove every earlier version of `table`: its replaced data files (a vacuum keeping nothing),
+    the files of writes killed before their commit (`remove_uncommitted_files`), and the log
+    commits before a new checkpoint. Time travel to those versions ends. Returns how many data
+    files were deleted. Run it when no reader holds an older version open."""
     if not storage.table_exists(table):
         return 0
     uri = storage.table_uri(table)
@@ -159,6 +163,7 @@ def forget_history(storage: WarehouseStorage, table: str) -> int:
     removed = DeltaTable(uri, storage_options=options).vacuum(
         retention_hours=0, enforce_retention_duration=False, dry_run=False
     )
+    removed += remove_uncommitted_files(storage, table, lock_dir)
     _set_log_retention(storage, table, "interval 0 seconds")
     try:
         delta = DeltaTable(uri, storage_options=options)
@@ -167,6 +172,34 @@ def forget_history(storage: WarehouseStorage, table: str) -> int:
     finally:
         _set_log_retention(storage, table, DEFAULT_LOG_RETENTION)
     return len(removed)
+
+
+def remove_uncommitted_files(storage: WarehouseStorage, table: str, lock_dir: Path) -> list[str]:
+    """Delete the data files of `table` that its current version does not hold: what a writer
+    killed between writing a file and committing it left (its rows in the clear), and what a
+    vacuum keeping nothing has just made unreferenced. Each distributor's folder is swept under
+    that distributor's lock, so no running writer's new, not yet committed file is touched.
+    Returns the removed files (relative paths)."""
+    by_distributor: dict[str, list[str]] = {}
+    for relative in storage.data_files_in(table, ""):
+        top = relative.split("/", 1)[0]
+        if top.startswith(DISTRIBUTOR_FOLDER):
+            by_distributor.setdefault(top.removeprefix(DISTRIBUTOR_FOLDER), []).append(relative)
+    removed: list[str] = []
+    for distributor_id in sorted(by_distributor):
+        with distributor_lock(lock_dir, distributor_id):
+            folder = f"{DISTRIBUTOR_FOLDER}{distributor_id}"
+            prefix = storage.table_uri(table).rstrip("/") + "/"
+            held = {
+                uri.removeprefix(prefix)
+                for uri in DeltaTable(
+                    storage.table_uri(table), storage_options=storage.storage_options or None
+                ).file_uris()
+            }
+            stray = [relative for relative in storage.data_files_in(table, folder) if relative not in held]
+            storage.remove_data_files(table, stray)
+            removed += stray
+    return removed
 
 
 @_retry

@@ -26,6 +26,7 @@ from schemas.settings import ObjectStoreSettings, ThroughlineSettings
 
 HASH_CHUNK_BYTES = 1 << 20
 META_FOLDER = "_throughline"
+DELTA_LOG = "_delta_log/"
 CHECKPOINT_INTERVAL = 10
 
 
@@ -147,6 +148,16 @@ class WarehouseStorage(ABC):
     def copy_data_file(self, table: str, relative: str, target: Path) -> None:
         """Put the bytes of data file `relative` of `table` at local path `target` (a new data file)."""
 
+    @abstractmethod
+    def data_files_in(self, table: str, folder: str) -> list[str]:
+        """Every data file stored under `folder` of `table` (relative paths, committed or not), and
+        any local copy a writer left there; the Delta log is never listed."""
+
+    @abstractmethod
+    def remove_data_files(self, table: str, relatives: list[str]) -> None:
+        """Delete these data files of `table` (and their local copies). Only for files no Delta
+        version refers to any more: the caller holds the lock of every writer of their folder."""
+
 
 @dataclass(frozen=True)
 class LocalStorage(WarehouseStorage):
@@ -236,6 +247,15 @@ class LocalStorage(WarehouseStorage):
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
+
+    def data_files_in(self, table: str, folder: str) -> list[str]:
+        root = self.tables_root / table
+        found = (path.relative_to(root).as_posix() for path in (root / folder).rglob("*") if path.is_file())
+        return sorted(relative for relative in found if not relative.startswith(DELTA_LOG))
+
+    def remove_data_files(self, table: str, relatives: list[str]) -> None:
+        for relative in relatives:
+            (self.tables_root / table / relative).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -406,6 +426,29 @@ class ObjectStorage(WarehouseStorage):
 
     def copy_data_file(self, table: str, relative: str, target: Path) -> None:
         self._download(_key(f"{self.table_uri(table)}/{relative}"), target)
+
+    def data_files_in(self, table: str, folder: str) -> list[str]:
+        """The store's objects under the folder, and the spool's: a writer killed before its upload
+        leaves its file (rows in the clear) only in the spool."""
+        prefix = _key(f"{self.table_uri(table)}/")
+        selector = pafs.FileSelector(prefix + folder, recursive=True, allow_not_found=True)
+        stored = {
+            info.path.removeprefix(prefix)
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        }
+        spool = self.spool_root / "tables" / table
+        spooled = {
+            path.relative_to(spool).as_posix() for path in (spool / folder).rglob("*") if path.is_file()
+        }
+        return sorted(relative for relative in stored | spooled if not relative.startswith(DELTA_LOG))
+
+    def remove_data_files(self, table: str, relatives: list[str]) -> None:
+        for relative in relatives:
+            key = _key(f"{self.table_uri(table)}/{relative}")
+            if self._exists(key):
+                self.filesystem.delete_file(key)
+            (self.spool_root / "tables" / table / relative).unlink(missing_ok=True)
 
     def _upload(self, local: Path, key: str) -> None:
         with local.open("rb") as source, self.filesystem.open_output_stream(key) as target:
