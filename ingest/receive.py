@@ -25,7 +25,7 @@ from warehouse.ledger import (
     LandedFile,
     LoadRow,
     duplicate_load_id,
-    find_landed,
+    find_landed_and_next_arrival,
     load_statuses,
     next_arrival,
     register_landed,
@@ -57,9 +57,10 @@ def receive_file(context: IngestContext, path: Path, *, distributor_id: str, cha
     with distributor_lock(context.lock_dir, distributor_id):
         landed_bytes = context.storage.land(path)
         crash_point("after_land")
-        existing = find_landed(context.storage, distributor_id, landed_bytes.sha256)
+        existing, received_at = find_landed_and_next_arrival(
+            context.storage, distributor_id, landed_bytes.sha256, datetime.now(UTC)
+        )
         if existing is None:
-            received_at = next_arrival(context.storage, distributor_id, datetime.now(UTC))
             entry = LandedFile(
                 sha256=landed_bytes.sha256,
                 distributor_id=distributor_id,

@@ -23,7 +23,7 @@ from ingest.route import printable, route
 from warehouse.catalog import ensure_catalog
 from warehouse.core import CoreRebuild
 from warehouse.faults import crash_point
-from warehouse.ledger import LandedFile, LoadRow, pending_landed
+from warehouse.ledger import COMPACT_AT_FILES, LandedFile, LoadRow, compact_ledger, pending_landed
 from warehouse.tables import ensure_tables, scan_table
 
 Settle = Literal["remove", "reject", "keep"]
@@ -112,9 +112,12 @@ def ingest_files(context: IngestContext, incoming: list[Incoming], *, confirm: b
             )
         handled.add(row.load_id)
         report.outcomes.append(FileOutcome(item.path, item.channel, row))
+        if len(report.outcomes) % COMPACT_AT_FILES == 0:  # each file adds a few ledger files
+            compact_ledger(context.storage)
     report.resumed = finish_interrupted(context, handled)
     report.rebuilds, report.holds = complete_core(context, confirmed=_to_confirm(report) if confirm else None)
     refresh_statuses(context, report)
+    compact_ledger(context.storage)
     crash_point("before_catalog")
     ensure_catalog(context.storage, context.settings.catalog_path)
     return report

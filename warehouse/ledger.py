@@ -16,16 +16,25 @@ decides which report of a period wins, never a file's modification time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError
 
 from schemas.tables import FINISHED_STATUSES
 from warehouse.storage import LandedBytes, WarehouseStorage
 from warehouse.tables import read_table, replace_rows, scan_table, sql_literal, update_rows
 
 ONE_MICROSECOND = timedelta(microseconds=1)
+LEDGER_TABLES = ("landed_files", "loads")
+COMPACT_AT_FILES = 32
+"""The ledger's tables gain a small data file with each row they record; every load reads them a
+few times, so once they hold this many files they are rewritten into one (`compact_ledger`)."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,9 +126,28 @@ def next_arrival(storage: WarehouseStorage, distributor_id: str, now: datetime) 
         .collect()
         .item()
     )
+    return _arrival_after(latest, now)
+
+
+def _arrival_after(latest: datetime | None, now: datetime) -> datetime:
     if latest is not None and latest >= now:
         return latest + ONE_MICROSECOND
     return now
+
+
+def find_landed_and_next_arrival(
+    storage: WarehouseStorage, distributor_id: str, sha256: str, now: datetime
+) -> tuple[LandedFile | None, datetime]:
+    """`find_landed` and `next_arrival` in one read of `landed_files` (receiving a file asks both)."""
+    rows = (
+        scan_table(storage, "landed_files")
+        .filter(pl.col("distributor_id") == distributor_id)
+        .filter((pl.col("sha256") == sha256) | (pl.col("received_at") == pl.col("received_at").max()))
+        .collect()
+    )
+    found = rows.filter(pl.col("sha256") == sha256)
+    existing = LandedFile.from_row(found.row(0, named=True)) if found.height else None
+    return existing, _arrival_after(rows["received_at"].max(), now)
 
 
 def register_landed(
@@ -242,3 +270,26 @@ def previous_header(
 
 def read_loads(storage: WarehouseStorage) -> pl.DataFrame:
     return read_table(storage, "loads")
+
+
+def compact_ledger(storage: WarehouseStorage) -> dict[str, int]:
+    """Rewrite each ledger table holding `COMPACT_AT_FILES` data files or more into one file (a
+    Delta optimize: same rows, one commit); returns the files each compacted table held.
+
+    Best effort: a writer changing the same rows at that moment wins, and the compaction is left
+    for the next call (the writer's own commit is retried when the compaction wins instead)."""
+    compacted = {}
+    for table in LEDGER_TABLES:
+        if not storage.table_exists(table):
+            continue
+        delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+        files = len(delta.file_uris())
+        if files < COMPACT_AT_FILES:
+            continue
+        try:
+            delta.optimize.compact(commit_properties=CommitProperties(max_commit_retries=0))
+        except CommitFailedError as conflict:
+            log.info("compaction of %s left for later: %s", table, conflict)
+            continue
+        compacted[table] = files
+    return compacted

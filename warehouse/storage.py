@@ -83,8 +83,11 @@ class WarehouseStorage(ABC):
 
     @property
     def table_properties(self) -> dict[str, str]:
-        """Delta table properties a new table is created with (none by default)."""
-        return {}
+        """Delta table properties every table has: a checkpoint every 10 commits (delta-rs's default
+        is 100). Opening a table reads the last checkpoint and each commit after it; the ledger's
+        tables take several commits per file, and a load opens them a few times, so short runs of
+        commits keep every open cheap (a request each on object storage, a file each on disk)."""
+        return {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
 
     @abstractmethod
     def table_uri(self, table: str) -> str:
@@ -296,12 +299,6 @@ class ObjectStorage(WarehouseStorage):
             if secret is not None:
                 options[name] = secret.get_secret_value()
         return options
-
-    @property
-    def table_properties(self) -> dict[str, str]:
-        """A checkpoint every 10 commits (delta-rs's default is 100): opening a table reads the last
-        checkpoint and the commits after it, one request each, and requests are what cost here."""
-        return {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
 
     @cached_property
     def filesystem(self) -> pafs.S3FileSystem:

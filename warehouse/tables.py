@@ -70,6 +70,7 @@ def ensure_tables(storage: WarehouseStorage) -> None:
             _create_table(storage, table)
         else:
             _add_missing_columns(storage, table)
+            _set_missing_properties(storage, table)
             _repartition(storage, table)
 
 
@@ -92,7 +93,15 @@ def _repartition(storage: WarehouseStorage, table: str) -> None:
 
 def add_actions(storage: WarehouseStorage, table: str) -> pl.DataFrame:
     """The table's current data files with their partition values and column statistics (the Delta log)."""
-    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+    return _add_actions_of(open_table(storage, table))
+
+
+def open_table(storage: WarehouseStorage, table: str) -> DeltaTable:
+    """The current version of `table`'s Delta log (one open serves a listing and the commit after it)."""
+    return DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+
+
+def _add_actions_of(delta: DeltaTable) -> pl.DataFrame:
     return pl.DataFrame(delta.get_add_actions(flatten=True))
 
 
@@ -112,6 +121,18 @@ def _add_missing_columns(storage: WarehouseStorage, table: str) -> None:
 
         fields = Schema.from_arrow(pa.schema(missing)).fields
         delta.alter.add_columns([Field(f.name, f.type, nullable=True) for f in fields])
+
+
+@_commit_retry
+def _set_missing_properties(storage: WarehouseStorage, table: str) -> None:
+    """Give a table an older version created the properties new tables get (`table_properties`)."""
+    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+    current = delta.metadata().configuration
+    missing = {name: value for name, value in storage.table_properties.items() if current.get(name) != value}
+    if missing:
+        delta.alter.set_table_properties(
+            missing, commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES)
+        )
 
 
 @_commit_retry
@@ -292,11 +313,9 @@ def _add_action(storage: WarehouseStorage, data_file: DataFile) -> AddAction:
     )
 
 
-def _removals(
-    storage: WarehouseStorage, table: str, distributor_id: str, load_ids: list[str]
-) -> list[RemoveAction]:
-    """Remove actions for every current file of the given load partitions of `table`."""
-    current = add_actions(storage, table)
+def _removals(delta: DeltaTable, distributor_id: str, load_ids: list[str]) -> list[RemoveAction]:
+    """Remove actions for every current file of the given load partitions of the table `delta` opens."""
+    current = _add_actions_of(delta)
     if current.is_empty():
         return []
     stale = current.filter(
@@ -315,13 +334,13 @@ def _removals(
     ]
 
 
-def _commit_actions(storage: WarehouseStorage, table: str, actions: list[AddAction | RemoveAction]) -> None:
-    """Commit add and remove actions to `table` as one transaction (nothing when there are none)."""
+def _commit_actions(delta: DeltaTable, table: str, actions: list[AddAction | RemoveAction]) -> None:
+    """Commit add and remove actions to `table` (opened as `delta`) as one transaction (nothing when
+    there are none). A commit another writer made since the open is checked for conflicts and the
+    commit retried on top of it by delta-rs."""
     if not actions:
         return
-    DeltaTable(
-        storage.table_uri(table), storage_options=storage.storage_options or None
-    ).create_write_transaction(
+    delta.create_write_transaction(
         actions,
         mode="append",
         schema=arrow_schema(table),
@@ -347,9 +366,10 @@ def commit_data_files(
         else:
             data_file.local_path.unlink()
     actions: list[AddAction | RemoveAction] = [_add_action(storage, f) for f in kept]
+    delta = open_table(storage, table)
     if replace:
-        actions += _removals(storage, table, partition["distributor_id"], [partition["load_id"]])
-    _commit_actions(storage, table, actions)
+        actions += _removals(delta, partition["distributor_id"], [partition["load_id"]])
+    _commit_actions(delta, table, actions)
     for data_file in kept:
         storage.release_data_file(data_file.local_path)
 
@@ -379,8 +399,9 @@ def write_partitions(
             actions.append(_add_action(storage, data_file))
         else:
             data_file.local_path.unlink()
-    actions += _removals(storage, table, distributor_id, sorted(rows_by_load))
-    _commit_actions(storage, table, actions)
+    delta = open_table(storage, table)
+    actions += _removals(delta, distributor_id, sorted(rows_by_load))
+    _commit_actions(delta, table, actions)
     for data_file in written:
         storage.release_data_file(data_file.local_path)
 
@@ -407,7 +428,8 @@ def link_partitions(
         storage.copy_data_file(source, relative, linked.local_path)
         linked_files.append(linked)
         actions.append(_add_action(storage, linked))
-    actions += _removals(storage, target, distributor_id, load_ids)
-    _commit_actions(storage, target, actions)
+    delta = open_table(storage, target)
+    actions += _removals(delta, distributor_id, load_ids)
+    _commit_actions(delta, target, actions)
     for linked in linked_files:
         storage.release_data_file(linked.local_path)
