@@ -56,6 +56,8 @@ class Deployment:
     log: Path
     pid: int
     """The process id of `pipelines.serve`, the leader of the deployment's process group."""
+    more_log: Callable[[], str] = lambda: ""
+    """More of the deployment's logs (a Dask cluster's, say), shown after the server's on a failure."""
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -80,7 +82,7 @@ class Deployment:
         raise AssertionError(f"{what}: not within {seconds:.0f} s (last: {last})\n{self.log_tail()}")
 
     def log_tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-6000:]
+        return self.log.read_text(encoding="utf-8", errors="replace")[-6000:] + self.more_log()
 
     def query(self, sql: str) -> pl.DataFrame:
         return query_home(self.home, sql)
@@ -123,21 +125,28 @@ def stop_group(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def served(root: Path, env: dict[str, str]) -> Iterator[Deployment]:
-    """`python -m pipelines.serve` for the home `env["THROUGHLINE_HOME"]`, its log in `root/serve.log`,
-    ready to answer; stopped (its whole process group) on leaving."""
+def served(
+    root: Path,
+    env: dict[str, str],
+    *,
+    options: tuple[str, ...] = (),
+    more_log: Callable[[], str] = lambda: "",
+    ready_seconds: float = READY_SECONDS,
+) -> Iterator[Deployment]:
+    """`python -m pipelines.serve [options]` for the home `env["THROUGHLINE_HOME"]`, its log in
+    `root/serve.log`, ready to answer; stopped (its whole process group) on leaving."""
     port = free_port()
     log = root / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "pipelines.serve", "--host", "127.0.0.1", "--port", str(port), *options],
             cwd=root,  # not the source tree: the installed package carries what it needs
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        running = Deployment(Path(env["THROUGHLINE_HOME"]), port, log, process.pid)
+        running = Deployment(Path(env["THROUGHLINE_HOME"]), port, log, process.pid, more_log)
         try:
 
             def ready() -> bool:
@@ -148,7 +157,7 @@ def served(root: Path, env: dict[str, str]) -> Iterator[Deployment]:
                 except OSError:
                     return False
 
-            running.wait_for("the webserver answers with the code location's assets", ready, READY_SECONDS)
+            running.wait_for("the webserver answers with the code location's assets", ready, ready_seconds)
             yield running
         finally:
             stop_group(process)

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -37,7 +36,7 @@ from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, add_partitions
 from sampledata.generator import copy_feed_specs, generate_samples
 from sampledata.reference import copy_reference
 from tests.conftest import TEST_SECRET, ingest_inbox, query_home
-from tests.system.deployment import free_port, stop_group
+from tests.system.deployment import Deployment, free_port, served, stop_group
 
 pytestmark = pytest.mark.system
 
@@ -239,71 +238,42 @@ def dask_cluster(home: Path, postgres: Postgres) -> Iterator[DaskCluster]:
 
 
 @dataclass
-class Deployment:
-    home: Path
-    port: int
-    log: Path
+class ScaledDeployment:
+    """The served deployment (`tests/system/deployment.served`, on PostgreSQL and the Dask cluster)."""
+
+    served: Deployment
     postgres: Postgres
     dask: DaskCluster
 
-    def graphql(self, query: str, variables: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/graphql",
-            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        assert "errors" not in answer, answer["errors"]
-        return answer["data"]
+    @property
+    def home(self) -> Path:
+        return self.served.home
 
-    def log_tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-6000:] + self.dask.log_tail()
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        return self.served.graphql(query, variables)
 
     def wait_for(self, what: str, probe: Callable[[], object], seconds: float = WAIT_SECONDS):
-        return _wait_for(what, probe, seconds, self.log_tail)
+        return _wait_for(what, probe, seconds, self.served.log_tail)
 
 
 @pytest.fixture(scope="module")
-def deployment(home: Path, postgres: Postgres, dask_cluster: DaskCluster) -> Iterator[Deployment]:
-    root = home.parent
+def deployment(home: Path, postgres: Postgres, dask_cluster: DaskCluster) -> Iterator[ScaledDeployment]:
     env = {**_environment(home, postgres), DASK_SCHEDULER_ENV: dask_cluster.address}
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "pipelines.serve", "--host", "127.0.0.1", "--port", str(port)),
-                *("--instance", "postgres"),
-            ],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = Deployment(home, port, log, postgres, dask_cluster)
-    try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited with {process.returncode}:\n{running.log_tail()}")
-            try:
-                return bool(running.graphql("{ assetNodes { id } }")["assetNodes"])
-            except OSError:
-                return False
-
-        running.wait_for("the webserver answers with the code location's assets", ready, READY_SECONDS)
-        yield running
-    finally:
-        stop_group(process)
+    with served(
+        home.parent,
+        env,
+        options=("--instance", "postgres"),
+        more_log=dask_cluster.log_tail,
+        ready_seconds=READY_SECONDS,
+    ) as running:
+        yield ScaledDeployment(running, postgres, dask_cluster)
 
 
 # --------------------------------------------------------------------------------------------------
 # Questions to the webserver, PostgreSQL and the Dask scheduler
 
 
-def _runs(deployment: Deployment, key: str, value: str) -> list[dict]:
+def _runs(deployment: ScaledDeployment, key: str, value: str) -> list[dict]:
     data = deployment.graphql(
         """query ($key: String!, $value: String!) { runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
           ... on Runs { results { runId status pipelineName tags { key value } } } } }""",
@@ -320,7 +290,7 @@ def _tags(run: dict) -> dict[str, str]:
     return {t["key"]: t["value"] for t in run["tags"]}
 
 
-def _materialized_partitions(deployment: Deployment, run_id: str) -> list[str]:
+def _materialized_partitions(deployment: ScaledDeployment, run_id: str) -> list[str]:
     """The ops/loads partitions a run materialized, as PostgreSQL's event log holds them."""
     rows = deployment.postgres.rows(
         "SELECT partition FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION' "
@@ -330,7 +300,7 @@ def _materialized_partitions(deployment: Deployment, run_id: str) -> list[str]:
     return [partition for (partition,) in rows]
 
 
-def _step_pids(deployment: Deployment, run_id: str) -> set[int]:
+def _step_pids(deployment: ScaledDeployment, run_id: str) -> set[int]:
     """The process ids that reported the run's step starting (Dagster records each event's pid)."""
     rows = deployment.postgres.rows(
         "SELECT event FROM event_logs WHERE run_id = %s AND dagster_event_type = 'STEP_START'", (run_id,)
@@ -359,7 +329,7 @@ def _warehouse(home: Path) -> dict[str, pl.DataFrame]:
 
 
 def test_a_file_dropped_in_the_inbox_is_loaded_by_a_run_whose_records_are_in_postgresql(
-    deployment: Deployment, tmp_path: Path
+    deployment: ScaledDeployment, tmp_path: Path
 ) -> None:
     distributor, name, period = DROPPED
     generate_samples(tmp_path, as_of=date(2026, 11, 23))
@@ -407,7 +377,7 @@ def test_a_file_dropped_in_the_inbox_is_loaded_by_a_run_whose_records_are_in_pos
     assert task["status"] == "OK"
 
 
-def _launch_backfill(deployment: Deployment, partitions: list[str]) -> str:
+def _launch_backfill(deployment: ScaledDeployment, partitions: list[str]) -> str:
     """A backfill of the `ingest` job over `partitions`, as the job page's *Materialize* launches it."""
     launched = deployment.graphql(
         """mutation ($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
@@ -424,7 +394,7 @@ def _launch_backfill(deployment: Deployment, partitions: list[str]) -> str:
     return launched["backfillId"]
 
 
-def _add_partitions(deployment: Deployment) -> None:
+def _add_partitions(deployment: ScaledDeployment) -> None:
     """The distributors and weeks loaded outside Dagster, as a data engineer adds them in the UI."""
     for definition, keys in (("distributor", DISTRIBUTORS), ("report_period", WEEKS)):
         for key in keys:
@@ -464,7 +434,7 @@ def _execute_with_the_default_executor(home: Path, instance_home: Path, distribu
 
 
 def test_a_backfill_of_two_distributors_runs_on_both_dask_workers_and_builds_what_the_default_executor_builds(
-    deployment: Deployment, tmp_path: Path
+    deployment: ScaledDeployment, tmp_path: Path
 ) -> None:
     _add_partitions(deployment)
     before = _warehouse(deployment.home)
