@@ -246,7 +246,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+RUN_FIRST = ("system/test_load.py",)
+"""The longest single tests: started first, so the other worker (`-n 2`) takes the rest meanwhile."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(
+        key=lambda item: Path(str(item.path)).relative_to(REPO_ROOT / "tests").as_posix() not in RUN_FIRST
+    )
     for item in items:
         backends = getattr(getattr(item, "callspec", None), "params", {}).values()
         if item.get_closest_marker("long_on_s3") is not None and "s3" in backends:

@@ -24,17 +24,15 @@ from pathlib import Path
 
 import polars as pl
 
+from schemas.tables import TABLE_COLUMNS
 from warehouse.faults import crash_point
 from warehouse.ledger import set_status
 from warehouse.storage import WarehouseStorage
 from warehouse.tables import (
     add_actions,
-    conform_batches,
     distributor_lock,
     link_partitions,
-    replace_rows_streaming,
     scan_table,
-    sql_literal,
     write_partitions,
 )
 
@@ -249,6 +247,11 @@ def _rewrite(
     The lines at stake are those the added loads bring and those the removed loads held. For each,
     the winner is chosen among the staging rows of the added loads and the date-overlapping
     neighbours; every other row of a neighbour stays exactly as core has it.
+
+    The choice is made on narrow keys (line, load, source row, arrival rank), so its memory follows
+    the number of lines at stake, not their width; each partition's rows are then streamed from
+    staging (its winners, enriched) and merged in source-row order with the neighbour's untouched
+    core rows, one Parquet file per partition (`write_partitions`), never sorted in memory whole.
     """
     rank = (
         loads.filter(pl.col("load_id").is_in(sorted(active)))
@@ -259,33 +262,46 @@ def _rewrite(
     mine = pl.col("distributor_id") == distributor_id
     staging = scan_table(storage, staging_table).filter(mine)
     core = scan_table(storage, dataset).filter(mine)
-    at_stake = pl.concat(
-        [
-            staging.filter(pl.col("load_id").is_in(sorted(to_add))).select("line_id"),
-            core.filter(pl.col("load_id").is_in(sorted(to_remove))).select("line_id"),
-        ]
-    ).unique()
+    at_stake = (
+        pl.concat(
+            [
+                staging.filter(pl.col("load_id").is_in(sorted(to_add))).select("line_id"),
+                core.filter(pl.col("load_id").is_in(sorted(to_remove))).select("line_id"),
+            ]
+        )
+        .unique()
+        .collect(engine="streaming")
+    )
     contenders = sorted(to_add | neighbours)
-    winners = (
+    winner_keys = (
         staging.filter(pl.col("load_id").is_in(contenders))
-        .join(at_stake, on="line_id", how="semi")
+        .select("load_id", "source_row", "line_id")
+        .join(at_stake.lazy(), on="line_id", how="semi")
         .join(rank.lazy(), on="load_id", how="inner")
         .sort([_RANK, "source_row"])
         .unique(subset="line_id", keep="first", maintain_order=True)
         .drop(_RANK)
+        .collect(engine="streaming")
     )
-    if enrich is not None:
-        winners = enrich(dataset, winners)
-    untouched = core.filter(pl.col("load_id").is_in(sorted(neighbours))).join(
-        at_stake, on="line_id", how="anti"
-    )
-    rows = pl.concat([winners, untouched.select(winners.collect_schema().names())]).sort(
-        "load_id", "source_row"
-    )
-    rewritten = sorted(to_add | to_remove | neighbours)
-    listed = ", ".join(sql_literal(load_id) for load_id in rewritten)
-    predicate = f"distributor_id = {sql_literal(distributor_id)} AND load_id IN ({listed})"
-    replace_rows_streaming(storage, dataset, conform_batches(rows.collect_batches(), dataset), predicate)
+    columns = TABLE_COLUMNS[dataset]
+    rows_by_load: dict[str, pl.LazyFrame] = {}
+    for load in sorted(to_add | to_remove | neighbours):
+        won = winner_keys.filter(pl.col("load_id") == load).select("source_row", "line_id")
+        winners = staging.filter(pl.col("load_id") == load).join(
+            won.lazy(), on=["source_row", "line_id"], how="semi", maintain_order="left"
+        )
+        if enrich is not None:
+            winners = enrich(dataset, winners)
+        winners = winners.select([pl.col(name).cast(columns[name]) for name in columns])
+        if load in neighbours:
+            untouched = (
+                core.filter(pl.col("load_id") == load)
+                .join(at_stake.lazy(), on="line_id", how="anti", maintain_order="left")
+                .select([pl.col(name).cast(columns[name]) for name in columns])
+            )
+            winners = winners.merge_sorted(untouched, key="source_row")
+        rows_by_load[load] = winners
+    write_partitions(storage, dataset, distributor_id, rows_by_load)
 
 
 def refresh_partitions(

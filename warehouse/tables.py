@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
 from filelock import FileLock
@@ -179,36 +179,6 @@ def replace_rows(storage: WarehouseStorage, table: str, frame: pl.DataFrame, pre
         storage_options=storage.storage_options,
         commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
     )
-
-
-def replace_rows_streaming(
-    storage: WarehouseStorage, table: str, batches: Iterator[pa.RecordBatch], predicate: str
-) -> None:
-    """Replace the rows matching `predicate` with a stream of batches, in one commit.
-
-    The stream is consumed once, so a lost commit race cannot be replayed here: callers hold
-    `distributor_lock` so writers of the same rows never race, and deltalake retries commits that
-    do not touch the same files.
-    """
-    reader = pa.RecordBatchReader.from_batches(arrow_schema(table), batches)
-    write_deltalake(
-        storage.table_uri(table),
-        reader,
-        mode="overwrite",
-        predicate=predicate,
-        partition_by=PARTITION_COLUMNS.get(table),
-        storage_options=storage.storage_options,
-        commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
-        # Smaller row groups than the writer's default (1M rows) bound what it buffers per file.
-        writer_properties=WriterProperties(max_row_group_size=STREAMING_ROW_GROUP_ROWS),
-    )
-
-
-def conform_batches(frames: Iterator[pl.DataFrame], table: str) -> Iterator[pa.RecordBatch]:
-    """Cast polars frames to the table's schema and yield them as Arrow record batches."""
-    schema = arrow_schema(table)
-    for frame in frames:
-        yield from _conform(frame, table).cast(schema).to_batches()
 
 
 @_commit_retry
