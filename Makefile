@@ -61,9 +61,10 @@ test-deps:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	@mkdir -p /run/sshd 2>/dev/null || true
 
+# The system tier runs on two workers (pytest-xdist): its tests wait on processes, servers and disks.
 test: install test-deps
 	$(BIN)/pytest -q -m "not system"
-	$(BIN)/pytest -q -m "system and not long"
+	$(BIN)/pytest -q -n 2 --dist worksteal -m "system and not long"
 
 # The long trials (kill -9 loops, load): CI runs them after `make test` (.ci/run), on two workers
 # (pytest-xdist): each trial is a chain of single-threaded `throughline` processes.
