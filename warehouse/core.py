@@ -283,7 +283,7 @@ def _rewrite(
         .drop(_RANK)
         .collect(engine="streaming")
     )
-    columns = TABLE_COLUMNS[dataset]
+    conformed = [pl.col(name).cast(dtype) for name, dtype in TABLE_COLUMNS[dataset].items()]
     rows_by_load: dict[str, pl.LazyFrame] = {}
     for load in sorted(to_add | to_remove | neighbours):
         won = winner_keys.filter(pl.col("load_id") == load).select("source_row", "line_id")
@@ -292,12 +292,12 @@ def _rewrite(
         )
         if enrich is not None:
             winners = enrich(dataset, winners)
-        winners = winners.select([pl.col(name).cast(columns[name]) for name in columns])
+        winners = winners.select(conformed)
         if load in neighbours:
             untouched = (
                 core.filter(pl.col("load_id") == load)
                 .join(at_stake.lazy(), on="line_id", how="anti", maintain_order="left")
-                .select([pl.col(name).cast(columns[name]) for name in columns])
+                .select(conformed)
             )
             winners = winners.merge_sorted(untouched, key="source_row")
         rows_by_load[load] = winners

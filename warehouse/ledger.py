@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties
 from deltalake.exceptions import CommitFailedError
 
 from schemas.tables import FINISHED_STATUSES
 from warehouse.storage import LandedBytes, WarehouseStorage
-from warehouse.tables import read_table, replace_rows, scan_table, sql_literal, update_rows
+from warehouse.tables import open_table, read_table, replace_rows, scan_table, sql_literal, update_rows
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 LEDGER_TABLES = ("landed_files", "loads")
@@ -282,7 +282,7 @@ def compact_ledger(storage: WarehouseStorage) -> dict[str, int]:
     for table in LEDGER_TABLES:
         if not storage.table_exists(table):
             continue
-        delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+        delta = open_table(storage, table)
         files = len(delta.file_uris())
         if files < COMPACT_AT_FILES:
             continue

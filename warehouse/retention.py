@@ -29,7 +29,14 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from schemas.tables import LANDING_CHANGES_COLUMNS
 from warehouse.storage import WarehouseStorage
-from warehouse.tables import COMMIT_RETRIES, distributor_lock, scan_table, sql_literal, update_rows
+from warehouse.tables import (
+    COMMIT_RETRIES,
+    distributor_lock,
+    open_table,
+    scan_table,
+    sql_literal,
+    update_rows,
+)
 
 LANDING_CHANGES = "landing_changes"
 REDACTED = "redacted"
@@ -186,16 +193,11 @@ def remove_uncommitted_files(storage: WarehouseStorage, table: str, lock_dir: Pa
         if top.startswith(DISTRIBUTOR_FOLDER):
             by_distributor.setdefault(top.removeprefix(DISTRIBUTOR_FOLDER), []).append(relative)
     removed: list[str] = []
+    prefix = storage.table_uri(table).rstrip("/") + "/"
     for distributor_id in sorted(by_distributor):
         with distributor_lock(lock_dir, distributor_id):
+            held = {uri.removeprefix(prefix) for uri in open_table(storage, table).file_uris()}
             folder = f"{DISTRIBUTOR_FOLDER}{distributor_id}"
-            prefix = storage.table_uri(table).rstrip("/") + "/"
-            held = {
-                uri.removeprefix(prefix)
-                for uri in DeltaTable(
-                    storage.table_uri(table), storage_options=storage.storage_options or None
-                ).file_uris()
-            }
             stray = [relative for relative in storage.data_files_in(table, folder) if relative not in held]
             storage.remove_data_files(table, stray)
             removed += stray

@@ -69,15 +69,13 @@ def ensure_tables(storage: WarehouseStorage) -> None:
         if not storage.table_exists(table):
             _create_table(storage, table)
         else:
-            _add_missing_columns(storage, table)
-            _set_missing_properties(storage, table)
+            _add_missing_columns_and_properties(storage, table)
             _repartition(storage, table)
 
 
 def _repartition(storage: WarehouseStorage, table: str) -> None:
     wanted = PARTITION_COLUMNS.get(table, [])
-    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
-    if list(delta.metadata().partition_columns) == wanted:
+    if list(open_table(storage, table).metadata().partition_columns) == wanted:
         return
     log.warning("re-partitioning %s by %s (a table an older version wrote)", table, wanted)
     rows = pl.read_delta(storage.table_uri(table), storage_options=storage.storage_options or None)
@@ -111,27 +109,22 @@ def warehouse_exists(storage: WarehouseStorage) -> bool:
 
 
 @_commit_retry
-def _add_missing_columns(storage: WarehouseStorage, table: str) -> None:
-    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
+def _add_missing_columns_and_properties(storage: WarehouseStorage, table: str) -> None:
+    """Give a table an older version created the columns and the properties (`table_properties`)
+    new tables get."""
+    delta = open_table(storage, table)
     present = set(delta.schema().to_arrow().names)
-    wanted = arrow_schema(table)
-    missing = [field for field in wanted if field.name not in present]
+    missing = [field for field in arrow_schema(table) if field.name not in present]
     if missing:
         from deltalake.schema import Field, Schema
 
         fields = Schema.from_arrow(pa.schema(missing)).fields
         delta.alter.add_columns([Field(f.name, f.type, nullable=True) for f in fields])
-
-
-@_commit_retry
-def _set_missing_properties(storage: WarehouseStorage, table: str) -> None:
-    """Give a table an older version created the properties new tables get (`table_properties`)."""
-    delta = DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None)
     current = delta.metadata().configuration
-    missing = {name: value for name, value in storage.table_properties.items() if current.get(name) != value}
-    if missing:
+    unset = {name: value for name, value in storage.table_properties.items() if current.get(name) != value}
+    if unset:
         delta.alter.set_table_properties(
-            missing, commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES)
+            unset, commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES)
         )
 
 
@@ -184,7 +177,7 @@ def replace_rows(storage: WarehouseStorage, table: str, frame: pl.DataFrame, pre
 @_commit_retry
 def update_rows(storage: WarehouseStorage, table: str, predicate: str, updates: dict[str, str]) -> None:
     """Set columns (SQL expressions) on the rows matching `predicate`, retried on conflicts."""
-    DeltaTable(storage.table_uri(table), storage_options=storage.storage_options or None).update(
+    open_table(storage, table).update(
         predicate=predicate,
         updates=updates,
         commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
