@@ -44,6 +44,10 @@ CORE_TABLES = {"sellout": "staging_sellout", "inventory": "staging_inventory"}
 DATE_FIELDS = {"sellout": "transaction_date", "inventory": "snapshot_date"}
 RECENCY = ["received_at", "source_name", "load_id"]
 _RANK = "_arrival_rank"
+ENRICH_SLICE_ROWS = 1_000_000
+"""A load's rows pass from staging through enrichment into core in slices of at most this many
+source rows, each its own Parquet file: Polars' streaming engine holds more the more rows one sink
+writes, so slicing keeps an update's memory flat whatever the size of the file (about 0.7 GiB)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class _Partition:
     first: date | None
     last: date | None
     rows: int
+    first_row: int | None = None
+    last_row: int | None = None
 
 
 def _partitions(
@@ -96,11 +102,29 @@ def _partitions(
         pl.col(first).min() if first in mine.columns else pl.lit(None, pl.Date),
         pl.col(last).max() if last in mine.columns else pl.lit(None, pl.Date),
         pl.col("num_records").sum(),
+        pl.col("min.source_row").min() if "min.source_row" in mine.columns else pl.lit(None, pl.Int64),
+        pl.col("max.source_row").max() if "max.source_row" in mine.columns else pl.lit(None, pl.Int64),
     )
     return {
-        load_id: _Partition(load_id, start, end, int(rows or 0))
-        for load_id, start, end, rows in grouped.iter_rows()
+        load_id: _Partition(load_id, start, end, int(rows or 0), first_row, last_row)
+        for load_id, start, end, rows, first_row, last_row in grouped.iter_rows()
     }
+
+
+def _slices(rows: pl.LazyFrame, part: _Partition | None) -> list[pl.LazyFrame]:
+    """`rows` of one load partition cut into `ENRICH_SLICE_ROWS` ranges of `source_row` (from the
+    staging files' statistics), in order; one frame when the load is small or its range unknown. A
+    row without a source row, which staging never holds, would go with the first slice."""
+    if part is None or part.first_row is None or part.last_row is None or part.rows <= ENRICH_SLICE_ROWS:
+        return [rows]
+    row = pl.col("source_row")
+    starts = range(part.first_row, part.last_row + 1, ENRICH_SLICE_ROWS)
+    return [
+        rows.filter(
+            row.is_between(start, start + ENRICH_SLICE_ROWS - 1) | (row.is_null() if index == 0 else False)
+        )
+        for index, start in enumerate(starts)
+    ]
 
 
 def _overlaps(part: _Partition, ranges: list[tuple[date | None, date | None]]) -> bool:
@@ -167,7 +191,12 @@ def rebuild_core(
                         dataset,
                         distributor_id,
                         {
-                            load: enrich(dataset, staging.filter(pl.col("load_id") == load))
+                            load: [
+                                enrich(dataset, rows)
+                                for rows in _slices(
+                                    staging.filter(pl.col("load_id") == load), in_staging.get(load)
+                                )
+                            ]
                             for load in rewritten
                         },
                     )
@@ -284,7 +313,7 @@ def _rewrite(
         .collect(engine="streaming")
     )
     conformed = [pl.col(name).cast(dtype) for name, dtype in TABLE_COLUMNS[dataset].items()]
-    rows_by_load: dict[str, pl.LazyFrame] = {}
+    rows_by_load: dict[str, list[pl.LazyFrame]] = {}
     for load in sorted(to_add | to_remove | neighbours):
         won = winner_keys.filter(pl.col("load_id") == load).select("source_row", "line_id")
         winners = staging.filter(pl.col("load_id") == load).join(
@@ -300,7 +329,7 @@ def _rewrite(
                 .select(conformed)
             )
             winners = winners.merge_sorted(untouched, key="source_row")
-        rows_by_load[load] = winners
+        rows_by_load[load] = [winners]
     write_partitions(storage, dataset, distributor_id, rows_by_load)
 
 
@@ -330,12 +359,12 @@ def refresh_partitions(
             staged = staging.filter(pl.col("load_id") == load)
             if load in in_core and load in in_staging and in_core[load].rows == in_staging[load].rows:
                 # Core holds a subset of the load's staging rows: as many rows means all of them.
-                rows[load] = enrich(dataset, staged)
+                rows[load] = [enrich(dataset, part) for part in _slices(staged, in_staging[load])]
                 continue
             kept = (
                 staged.join(core.filter(pl.col("load_id") == load).select(keys), on=keys, how="semi")
                 .sort("source_row")
                 .unique(subset="line_id", keep="first", maintain_order=True)
             )
-            rows[load] = enrich(dataset, kept)
+            rows[load] = [enrich(dataset, kept)]
         write_partitions(storage, dataset, distributor_id, rows)

@@ -338,20 +338,23 @@ def commit_data_files(
 
 
 def write_partitions(
-    storage: WarehouseStorage, table: str, distributor_id: str, rows_by_load: dict[str, pl.LazyFrame]
+    storage: WarehouseStorage, table: str, distributor_id: str, rows_by_load: dict[str, list[pl.LazyFrame]]
 ) -> None:
     """Make each load partition of `rows_by_load` exactly its rows, all in one commit: Polars streams
-    each frame into a new Parquet file of the partition, and the partition's old files go in the
-    same commit. Callers hold the distributor's lock."""
+    each frame into a new Parquet file of the partition (in the order given), and the partition's
+    old files go in the same commit. Callers hold the distributor's lock."""
     types = TABLE_COLUMNS[table]
     written: list[DataFile] = []
     try:
-        for load_id, rows in rows_by_load.items():
-            data_file = new_data_file(storage, table, {"distributor_id": distributor_id, "load_id": load_id})
-            written.append(data_file)
-            rows.select([pl.col(name).cast(types[name]) for name in data_columns(table)]).sink_parquet(
-                data_file.local_path, compression="lz4", row_group_size=STREAMING_ROW_GROUP_ROWS
-            )
+        for load_id, frames in rows_by_load.items():
+            for rows in frames:
+                data_file = new_data_file(
+                    storage, table, {"distributor_id": distributor_id, "load_id": load_id}
+                )
+                written.append(data_file)
+                rows.select([pl.col(name).cast(types[name]) for name in data_columns(table)]).sink_parquet(
+                    data_file.local_path, compression="lz4", row_group_size=STREAMING_ROW_GROUP_ROWS
+                )
     except BaseException:
         for data_file in written:
             data_file.local_path.unlink(missing_ok=True)

@@ -72,6 +72,9 @@ MAX_RECORD_LINES = 10_000
 MAX_SURVEY_ANOMALIES = 200_000
 """Past this many irregular lines the tolerant parser is the better tool for the file."""
 
+PLAIN_RECORD_MAX_FIELDS = 256
+"""Up to this record width the survey recognises a plain record with one anchored regex per line."""
+
 WIDTH_SAMPLE_RECORDS = 2_000
 """Records after the header whose most common field count is the data's width."""
 
@@ -672,17 +675,18 @@ def _survey(
         # Each well-formed quoted field becomes one placeholder; what is left must hold no quote,
         # and every placeholder must fill a whole field.
         masked = pl.col("masked")
-        # Counting quotes and masking quoted fields only on lines holding a quote keeps the pass over
-        # a clean file to one delimiter count and one byte search per line.
-        candidates = (
-            lines.filter(
-                line.str.contains(dialect.quote, literal=True)
-                | (delimiters + 1 != width)
-                | (line == "")
-                | comment
-                | bare_cr
-                | repeat
+        # A line that is plainly one record of `width` well-quoted fields (one anchored regex, a single
+        # pass over the line) is not looked at again; counting quotes and masking quoted fields runs
+        # only on the other lines. Very wide records would make that regex too large for the engine.
+        if width <= PLAIN_RECORD_MAX_FIELDS:
+            field = f"(?:{q}(?:[^{q}\r]|{q}{q})*{q}|[^{q}{d}\r]*)"
+            plain_record = line.str.contains(f"^{field}(?:{d}{field}){{{width - 1}}}$")
+        else:
+            plain_record = (
+                ~line.str.contains(dialect.quote, literal=True) & (delimiters + 1 == width) & ~bare_cr
             )
+        candidates = (
+            lines.filter(~plain_record | (line == "") | comment | repeat)
             .with_columns(quotes=quotes)
             .with_columns(masked=line.str.replace_all(f"{q}(?:[^{q}]|{q}{q})*{q}", "\x01"))
             .with_columns(fields=masked.str.count_matches(delimiter, literal=True) + 1)
@@ -715,10 +719,13 @@ def _survey(
         | pl.col("repeat")
     )
     try:
-        anomalies = flagged.head(MAX_SURVEY_ANOMALIES + 1).collect(engine="streaming")
-        # The largest line number, streamed: `select(pl.len())` would count by mapping the whole file
-        # into memory (peak memory growing with the file).
-        last_line = lines.select(pl.col("line_no").max()).collect(engine="streaming").item()
+        # The largest line number comes from the same streamed scan: `select(pl.len())` would count by
+        # mapping the whole file into memory (peak memory growing with the file).
+        anomalies, last_lines = pl.collect_all(
+            [flagged.head(MAX_SURVEY_ANOMALIES + 1), lines.select(pl.col("line_no").max())],
+            engine="streaming",
+        )
+        last_line = last_lines.item()
         line_count = 0 if last_line is None else int(last_line) + 1
     except POLARS_READ_ERRORS:
         return None
