@@ -193,29 +193,33 @@ def _write_records(
     staged_file = new_data_file(storage, staging_table, partition)
     quarantine_file = new_data_file(storage, "quarantine", partition)
     footer_path = scratch / "footer.parquet"
-    is_footer = pl.col(ROW_KIND) == "footer"
+    # Without a footer zone no record is of kind "footer": a third sink would cost the streaming
+    # engine a quarter of its memory for nothing.
+    has_footer_zone = getattr(spec.format, "footer_rows", 0) > 0
+    is_data = pl.col(ROW_KIND) != "footer" if has_footer_zone else pl.lit(True)
     passed = pl.col(RULE_COLUMN).is_null()
     allowed = quarantine_sources(spec)
-    valid = flagged.filter(~is_footer & passed).select(_staging_columns(flagged, spec, landed, row))
+    valid = flagged.filter(is_data & passed).select(_staging_columns(flagged, spec, landed, row))
     failed = _quarantine_columns(
-        quarantine_records(flagged.filter(~is_footer & ~passed), rule_context, allowed), spec, landed, row
+        quarantine_records(flagged.filter(is_data & ~passed), rule_context, allowed), spec, landed, row
     )
+    sinks = [
+        valid.sink_parquet(staged_file.local_path, lazy=True, compression=COMPRESSION),
+        failed.sink_parquet(quarantine_file.local_path, lazy=True, compression=COMPRESSION),
+    ]
+    if has_footer_zone:
+        sinks.append(flagged.filter(~is_data).sink_parquet(footer_path, lazy=True))
     written = [staged_file.local_path, quarantine_file.local_path]
     try:
         with context.progress.working(landed.source_name):
-            pl.collect_all(
-                [
-                    valid.sink_parquet(staged_file.local_path, lazy=True, compression=COMPRESSION),
-                    failed.sink_parquet(quarantine_file.local_path, lazy=True, compression=COMPRESSION),
-                    flagged.filter(is_footer).sink_parquet(footer_path, lazy=True),
-                ],
-                engine="streaming",
-            )
+            pl.collect_all(sinks, engine="streaming")
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    footer = pl.read_parquet(footer_path)
+    footer = (
+        pl.read_parquet(footer_path) if has_footer_zone else pl.DataFrame(schema=flagged.collect_schema())
+    )
     footer_data = footer.filter(passed)
     counts.skip("footer", footer.height - footer_data.height)
     quarantine_files = [quarantine_file]

@@ -719,13 +719,11 @@ def _survey(
         | pl.col("repeat")
     )
     try:
-        # The largest line number comes from the same streamed scan: `select(pl.len())` would count by
-        # mapping the whole file into memory (peak memory growing with the file).
-        anomalies, last_lines = pl.collect_all(
-            [flagged.head(MAX_SURVEY_ANOMALIES + 1), lines.select(pl.col("line_no").max())],
-            engine="streaming",
-        )
-        last_line = last_lines.item()
+        anomalies = flagged.head(MAX_SURVEY_ANOMALIES + 1).collect(engine="streaming")
+        # The largest line number, streamed: `select(pl.len())` would count by mapping the whole file
+        # into memory (peak memory growing with the file). A scan of its own: sharing the one above
+        # (`collect_all`) runs both at once and holds half as much memory again.
+        last_line = lines.select(pl.col("line_no").max()).collect(engine="streaming").item()
         line_count = 0 if last_line is None else int(last_line) + 1
     except POLARS_READ_ERRORS:
         return None
