@@ -39,8 +39,11 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+# The X12 reader's numba passes compile once here (20-40 s on a fresh clone, then cached beside
+# their modules), so no ingest or test waits for the compiler.
 install: $(VENV)/.installed
 	@$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)
+	@$(BIN)/python -c "from transforms.readers.x12_stream import compile_passes; compile_passes()"
 
 run: install
 	$(BIN)/throughline demo

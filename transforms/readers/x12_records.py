@@ -4,11 +4,14 @@ read from where).
 
 What belongs here: what segments mean once tokenized: loop keys (interchange, group, transaction
 set, PTD loop, line item) from the tag codes, where each value of a line item comes from, and
-finishing the values into records: 867 values on their string views with NumPy (dates, signs,
-units), with Polars expressions only where a view cannot hold the result; 852 records with
-Polars passes over the chunk's segment text. Byte-level work belongs in
-`transforms.readers.x12_tokens`; reading the file in chunks, the envelope checks and the spill to
-Parquet belong in `transforms.readers.x12`.
+finishing the values into records. The loop keys and the 867 line items are compiled passes
+(numba, `nogil=True`): one over the chunk's segments choosing, per line item, the segment each
+value comes from, then one per line item writing each value as an Arrow string view over the
+chunk's bytes (dates, signs and units finished on the way), leaving Polars expressions only for
+what a view of the chunk's bytes cannot hold. 852 records are Polars passes over the chunk's
+segment text. Byte-level work belongs in `transforms.readers.x12_tokens`; reading the file in
+chunks and the spill to Parquet in `transforms.readers.x12_stream`; the envelope checks in
+`transforms.readers.x12`.
 """
 
 from __future__ import annotations
@@ -23,14 +26,11 @@ from transforms.readers.common import READ_ERROR, ROW_KIND, SOURCE_ROW
 from transforms.readers.x12_tokens import (
     AMT,
     BPT,
-    BYTE_MASKS,
     CTP,
     CTT,
     CUR,
     DTM,
     GS,
-    INLINE_HIGH_MASKS,
-    INLINE_LOW_MASKS,
     ISA,
     LIN,
     N1,
@@ -50,8 +50,8 @@ from transforms.readers.x12_tokens import (
     XQ,
     ZA,
     Tokens,
-    Views,
     constant_column,
+    jit,
     tag_set,
 )
 
@@ -90,12 +90,6 @@ INVOICE_REF_QUALIFIERS: tuple[str, ...] = ("IV", "IK", "IN")
 SET_COLUMN = "_x12_set"
 """The chunk-independent number of a record's transaction set, for the envelope checks."""
 
-_OUTER_TAGS = tag_set(OUTER)
-_LOOP_RESETS = tag_set((ST, PTD, CTT, SE, *OUTER))
-_HEADER_RESETS = tag_set((ST, SE, *OUTER))
-_PARTY_STOPS = tag_set((QTY, LIN, UIT, CTP, AMT, CUR, DTM, REF, PTD, BPT, N1))
-"""Segments that end an N1's party loop (with any loop bound): the ones read for another value."""
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -110,22 +104,15 @@ class Settings:
 # ---------------------------------------------------------------------------------------------
 # Loop keys.
 
-
-def _forward_fill(mask: np.ndarray, values: np.ndarray, default: object) -> np.ndarray:
-    """`values` at the latest row where `mask` holds (that row included), `default` before any."""
-    marks = np.flatnonzero(mask)
-    out = np.empty(mask.size, dtype=values.dtype)
-    if not marks.size:
-        out[:] = default
-        return out
-    out[: marks[0]] = default
-    out[marks[0] :] = np.repeat(values[marks], np.diff(marks, append=mask.size))
-    return out
+_OUTER_TAGS = tag_set(OUTER)
+_ITEM_TAGS = tag_set((QTY, LIN))
+_LOOP_RESETS = tag_set((ST, PTD, CTT, SE, *OUTER))
+_HEADER_RESETS = tag_set((ST, SE, *OUTER))
 
 
 class Chunk:
     """A tokenized chunk (the carried context, then the new text) with the loop keys of its
-    segments, all NumPy arrays computed with no Python code per segment:
+    segments, NumPy arrays computed in one compiled pass over the tag codes (`_loop_keys`):
 
     - `is_head`: the segment heads a line item (867: the first QTY or LIN of a PTD loop and every
       later one of that tag; 852: a LIN); `bound`: it ends the line item before it;
@@ -149,41 +136,17 @@ class Chunk:
         self.n = segments.size
         self.n_context = n_context
         self.start, self.end, self.k = segments.start, segments.end, segments.tag
-        k = self.k
-        is_st, is_se, is_ctt, is_ptd = k == ST, k == SE, k == CTT, k == PTD
-        outer = _OUTER_TAGS[k]
-        if expected == "867":
-            # A PTD loop's line items are headed by the first of QTY / LIN found in it.
-            ptd_bound = is_st | is_ptd | is_ctt | is_se | outer
-            items = np.flatnonzero((k == QTY) | (k == LIN))
-            region = np.cumsum(ptd_bound, dtype=np.int64)[items]
-            first = np.ones(items.size, dtype=bool)
-            first[1:] = region[1:] != region[:-1]
-            first_of = np.maximum.accumulate(np.where(first, np.arange(items.size), 0))
-            is_head = np.zeros(k.size, dtype=bool)
-            is_head[items[k[items] == k[items[first_of]]]] = True
-            bound = is_head | ptd_bound
-        else:
-            is_head = k == LIN
-            bound = is_head | is_st | (k == N1) | is_ctt | is_se | outer
-        zone = np.full(k.size, 255, dtype=np.uint8)
-        zone[outer] = 0
-        zone[is_ctt | is_se] = 4
-        zone[is_head] = 3
-        zone[is_ptd] = 2
-        if expected == "852":
-            # An N1 ends a line item and opens a location: header-level context.
-            zone[k == N1] = 1
-        zone[is_st] = 1
-        self.is_head, self.bound = is_head, bound
-        self.zone = _forward_fill(zone != 255, zone, 0)
-        self.ptd_open = _forward_fill(is_st | is_ctt | is_se | outer | is_ptd, is_ptd, False)
-        after_se = _forward_fill(is_st | is_se | outer, ~is_st, True)
-        self.in_set = ~after_se | is_se
-        self.set_no = np.cumsum(is_st, dtype=np.int64) + base_set
-        self.gs_no = np.cumsum(k == GS, dtype=np.int64) + base_group
-        self.isa_no = np.cumsum(k == ISA, dtype=np.int64) + base_interchange
-        self.ptd_no = np.cumsum(is_st | is_ptd, dtype=np.int64)
+        (
+            self.is_head,
+            self.bound,
+            self.zone,
+            self.ptd_open,
+            self.in_set,
+            self.set_no,
+            self.gs_no,
+            self.isa_no,
+            self.ptd_no,
+        ) = _loop_keys(self.k, expected == "867", base_set, base_group, base_interchange)
 
     def text(self, lo: int, hi: int) -> str:
         return self.tokens.text(lo, hi)
@@ -204,6 +167,76 @@ class Chunk:
                 "item_no": np.cumsum(self.bound[:cut], dtype=np.int64),
             }
         )
+
+
+@jit()
+def _loop_keys(
+    k: np.ndarray, is_867: bool, base_set: int, base_group: int, base_interchange: int
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:
+    """`Chunk`'s keys, in one pass over the tag codes `k`: is_head, bound, zone, ptd_open, in_set,
+    set_no, gs_no, isa_no, ptd_no. A zone, an open PTD loop and being after an SE hold from the
+    segment that sets them to the next that changes them (zone 0 and outside any set before any)."""
+    n = k.size
+    is_head = np.zeros(n, dtype=np.bool_)
+    bound = np.zeros(n, dtype=np.bool_)
+    zone = np.zeros(n, dtype=np.uint8)
+    ptd_open = np.zeros(n, dtype=np.bool_)
+    in_set = np.zeros(n, dtype=np.bool_)
+    set_no = np.empty(n, dtype=np.int64)
+    gs_no = np.empty(n, dtype=np.int64)
+    isa_no = np.empty(n, dtype=np.int64)
+    ptd_no = np.empty(n, dtype=np.int64)
+    head_tag = 0
+    current_zone = 0
+    open_ptd = False
+    after_se = True
+    sets, groups, interchanges, loops = base_set, base_group, base_interchange, 0
+    for row in range(n):
+        tag = k[row]
+        outer = _OUTER_TAGS[tag]
+        is_st, is_se, is_ctt, is_ptd = tag == ST, tag == SE, tag == CTT, tag == PTD
+        if is_867:
+            # A PTD loop's line items are headed by the first of QTY / LIN found in it.
+            ptd_bound = is_st or is_ptd or is_ctt or is_se or outer
+            if ptd_bound:
+                head_tag = 0
+            head = False
+            if _ITEM_TAGS[tag]:
+                if head_tag == 0:
+                    head_tag = tag
+                head = tag == head_tag
+            ends = head or ptd_bound
+        else:
+            head = tag == LIN
+            ends = head or is_st or tag == N1 or is_ctt or is_se or outer
+        is_head[row] = head
+        bound[row] = ends
+        if is_st or (not is_867 and tag == N1):
+            # An 852 N1 ends a line item and opens a location: header-level context.
+            current_zone = 1
+        elif is_ptd:
+            current_zone = 2
+        elif head:
+            current_zone = 3
+        elif is_ctt or is_se:
+            current_zone = 4
+        elif outer:
+            current_zone = 0
+        zone[row] = current_zone
+        if is_st or is_ctt or is_se or outer or is_ptd:
+            open_ptd = is_ptd
+        ptd_open[row] = open_ptd
+        if is_st or is_se or outer:
+            after_se = not is_st
+        in_set[row] = (not after_se) or is_se
+        sets += is_st
+        groups += tag == GS
+        interchanges += tag == ISA
+        loops += is_st or is_ptd
+        set_no[row], gs_no[row], isa_no[row], ptd_no[row] = sets, groups, interchanges, loops
+    return is_head, bound, zone, ptd_open, in_set, set_no, gs_no, isa_no, ptd_no
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,677 +309,623 @@ def sku_from_segment(spec: X12Format, element: str, segment: pl.Expr | None = No
 # ---------------------------------------------------------------------------------------------
 # 867: where each value of a line item comes from.
 
-Spans = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""Start and end offsets of an element per line item, and whether it is there (not empty)."""
+# The segments a value can come from ("picks"), and the levels it may come from.
+(
+    _P_DATE, _P_INVOICE, _P_QTY, _P_LIN, _P_UIT, _P_CTP, _P_AMT, _P_REF_LINE, _P_PTD, _P_CUR,
+    _P_RESELLER, _P_CUSTOMER,
+) = range(12)  # fmt: skip
+_PICKS = 12
+_ITEM, _LOOP, _HEADER = 1, 2, 4
+_ALL_LEVELS = _ITEM | _LOOP | _HEADER
+_NO_RANK = np.iinfo(np.int64).max // 4
+_PARTY_STOPS = tag_set((QTY, LIN, UIT, CTP, AMT, CUR, DTM, REF, PTD, BPT, N1))
+"""Segments that end an N1's party loop (with any loop bound): the ones read for another value."""
+_N3_SLOT, _N4_SLOT, _PER_SLOT = 0, 1, 2
+_FIRST_IN_ITEM = np.full(len(TAGS) + 1, -1, dtype=np.int64)
+"""The pick of a tag whose first segment in the line item gives values as it is (-1 for none)."""
+_FIRST_IN_ITEM[[QTY, LIN, UIT]] = (_P_QTY, _P_LIN, _P_UIT)
 
-_ITEM, _LOOP, _HEADER = 0, 1, 2
-_NONE = np.iinfo(np.int64).max
-_ALL_LEVELS = (_ITEM, _LOOP, _HEADER)
-
-
-class _Items867:
-    """The line items of a chunk and, per item, the segment each value comes from.
-
-    Every segment belongs to one group per level: its line item (the segments from a head to the
-    next loop bound), its PTD loop (from a PTD, ST, CTT, SE or envelope segment to the next) and
-    its set header (from an ST, SE or envelope segment to the next), numbered by cumulative sums.
-    A value comes from the first fitting segment of the item, else the latest of its PTD loop
-    before the first item (zone 2), else the latest of the set's header (zone 1); when a value has
-    ranked alternatives (qualifiers in order of preference) a better rank wins over a nearer level.
-
-    Elements are read per tag: for the segments of one tag, the spans of element n are computed
-    once (`element`), and a line item's value is looked up there by the segment's position
-    among the segments of its tag.
-    """
-
-    def __init__(self, c: Chunk, cut: int) -> None:
-        self.c = c
-        self.tokens = c.tokens
-        self.n = cut
-        k = c.k[:cut]
-        self.k = k
-        self.zone = c.zone[:cut]
-        self.heads = np.flatnonzero(c.is_head[c.n_context : cut]) + c.n_context
-        self.size = self.heads.size
-        bound = c.bound[:cut]
-        self.item = np.cumsum(bound, dtype=np.int64)
-        self.item_head = np.full(int(self.item[-1]) + 1 if cut else 1, -1, dtype=np.int64)
-        self.item_head[self.item[self.heads]] = np.arange(self.size)
-        self.loop = np.cumsum(_LOOP_RESETS[k], dtype=np.int64)
-        self.header = np.cumsum(_HEADER_RESETS[k], dtype=np.int64)
-        self.party = np.cumsum(_PARTY_STOPS[k] | bound, dtype=np.int64)
-        # The segments of each tag, in order, and each segment's position among them.
-        order = np.argsort(k, kind="stable")
-        counts = np.bincount(k, minlength=len(TAGS) + 1)
-        starts = np.zeros(counts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
-        self._order, self._starts = order, starts
-        self.position = np.empty(cut, dtype=np.int64)
-        self.position[order] = np.arange(cut) - np.repeat(starts[:-1], counts)
-        self._elements: dict[tuple[int, int], Spans] = {}
-        self._first_counts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._nonempty: dict[tuple[int, int], np.ndarray] = {}
-        self._located: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._words: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-    def tagged(self, tag: int) -> np.ndarray:
-        """The rows of the segments with `tag`, in order."""
-        return self._order[self._starts[tag] : self._starts[tag + 1]]
-
-    # -- elements of one tag's segments -------------------------------------------------
-
-    def element(self, tag: int, n: int | np.ndarray) -> Spans:
-        """Start, end and presence of element `n` (n >= 1; or one number per segment) of each
-        segment with `tag`; the spans of a fixed `n` are kept for the chunk."""
-        key = (tag, n) if isinstance(n, int) else None
-        known = self._elements.get(key) if key is not None else None
-        if known is None:
-            segments = self.tokens.segments
-            first, count = self._first_count(tag)
-            ok = count >= n
-            if isinstance(n, int) and not ok.any():
-                known = first, first, ok
-            else:
-                at = first + np.minimum(count, n)
-                known = segments.delims[at - 1] + 1, segments.delims[at], ok
-            if key is not None:
-                self._elements[key] = known
-        return known
-
-    def counts(self, tag: int) -> np.ndarray:
-        """The number of elements (after the tag) of each segment with `tag`."""
-        return self._first_count(tag)[1]
-
-    def _first_count(self, tag: int) -> tuple[np.ndarray, np.ndarray]:
-        known = self._first_counts.get(tag)
-        if known is None:
-            rows = self.tagged(tag)
-            known = self.tokens.segments.first[rows], self.tokens.segments.count[rows]
-            self._first_counts[tag] = known
-        return known
-
-    def nonempty(self, tag: int, n: int) -> np.ndarray:
-        """Element `n` of each segment with `tag` is there and not empty."""
-        known = self._nonempty.get((tag, n))
-        if known is None:
-            start, end, ok = self.element(tag, n)
-            known = ok & (end > start)
-            self._nonempty[tag, n] = known
-        return known
-
-    def _word(self, tag: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Length and first (up to) 8 bytes as a word of element `n` of each segment with `tag`."""
-        known = self._words.get((tag, n))
-        if known is None:
-            start, end, ok = self.element(tag, n)
-            known = (
-                self.tokens.first_word(start, np.where(ok, end, start))
-                if ok.any()
-                else (start - start, start)
-            )
-            self._words[tag, n] = known
-        return known
-
-    def equals(self, tag: int, n: int, literal: str) -> np.ndarray:
-        """Element `n` of each segment with `tag` is `literal` (an empty literal matches an empty
-        element)."""
-        raw = literal.encode()
-        start, end, ok = self.element(tag, n)
-        if len(raw) > 8:
-            return ok & self.tokens.equal_bytes(start, end, raw)
-        length, word = self._word(tag, n)
-        return ok & (length == len(raw)) & (word == np.uint64(int.from_bytes(raw, "little")))
-
-    def rank(self, tag: int, n: int, codes: list[str] | tuple[str, ...], default: int = -1) -> np.ndarray:
-        """Per segment with `tag` the position in `codes` of its element `n` (the first if listed
-        twice), else `default`. Codes of 1 to 8 bytes are looked up all at once by their bytes as
-        one word (text never holds NUL, so the word tells the length)."""
-        rank = np.full(self.tagged(tag).size, default, dtype=np.int64)
-        if not rank.size or not self.element(tag, n)[2].any():
-            return rank
-        short: dict[int, int] = {}
-        others: list[tuple[int, str]] = []
-        for position, code in enumerate(codes):
-            raw = code.encode()
-            if 0 < len(raw) <= 8:
-                short.setdefault(int.from_bytes(raw, "little"), position)
-            else:
-                others.append((position, code))
-        if short:
-            length, word = self._word(tag, n)
-            keys = np.array(sorted(short), dtype=np.uint64)
-            positions = np.array([short[key] for key in sorted(short)], dtype=np.int64)
-            at = np.minimum(np.searchsorted(keys, word), keys.size - 1)
-            found = self.element(tag, n)[2] & (length <= 8) & (keys[at] == word)
-            rank = np.where(found, positions[at], rank)
-        for position, code in reversed(others):
-            rank[self.equals(tag, n, code)] = position
-        return rank
-
-    # -- choosing a segment per line item ------------------------------------------------
-
-    def _level_keys(self, rows: np.ndarray, rank: np.ndarray, level: int) -> np.ndarray:
-        """Per line item the best key of `rows` at `level`: rank * n + row (the item's first
-        segment) or rank * n + (n - 1 - row) (the loop's or header's latest); `_NONE` for none."""
-        n, out = self.n, np.full(self.size, _NONE, dtype=np.int64)
-        if level == _ITEM:
-            group = self.item_head[self.item[rows]]
-            keep = group >= 0
-            rows, rank, group = rows[keep], rank[keep], group[keep]
-            key = rank * n + rows
-        else:
-            keep = self.zone[rows] == (2 if level == _LOOP else 1)
-            rows, rank = rows[keep], rank[keep]
-            groups = self.loop if level == _LOOP else self.header
-            group = groups[rows]
-            key = rank * n + (n - 1 - rows)
-        if not rows.size:
-            return out
-        runs = np.flatnonzero(np.diff(group, prepend=-1))
-        best = np.minimum.reduceat(key, runs)
-        if level == _ITEM:
-            out[group[runs]] = best
-            return out
-        table = np.full(int(groups[-1]) + 1, _NONE, dtype=np.int64)
-        table[group[runs]] = best
-        return table[groups[self.heads]]
-
-    def pick(self, *parts: tuple[np.ndarray, np.ndarray | None, tuple[int, ...]]) -> np.ndarray:
-        """Per line item the row of the best candidate, -1 for none. Each part is (rows, ranks or
-        None for all 0, levels it may come from); lower ranks win, then nearer levels (the item,
-        its PTD loop, the set's header)."""
-        if len(parts) == 1 and parts[0][1] is None and parts[0][2] == (_ITEM,):
-            return self._first_in_item(parts[0][0])
-        n = self.n
-        none = _NONE
-        best_score = np.full(self.size, none, dtype=np.int64)
-        best_row = np.full(self.size, -1, dtype=np.int64)
-        for level in _ALL_LEVELS:
-            key = None
-            for rows, rank, levels in parts:
-                if level not in levels or not rows.size:
-                    continue
-                found = self._level_keys(rows, np.zeros(rows.size, np.int64) if rank is None else rank, level)
-                key = found if key is None else np.minimum(key, found)
-            if key is None:
-                continue
-            has = key < none
-            score = np.where(has, (key // n) * 3 + level, none)
-            better = score < best_score
-            row = key % n if level == _ITEM else n - 1 - key % n
-            best_score = np.where(better, score, best_score)
-            best_row = np.where(better, row, best_row)
-        return best_row
-
-    def _first_in_item(self, rows: np.ndarray) -> np.ndarray:
-        """Per line item the first of `rows` in it, -1 for none."""
-        out = np.full(self.size, -1, dtype=np.int64)
-        if rows.size:
-            group = self.item_head[self.item[rows]]
-            edge = np.empty(rows.size, dtype=bool)
-            edge[0] = True
-            np.not_equal(group[1:], group[:-1], out=edge[1:])
-            edge &= group >= 0
-            out[group[edge]] = rows[edge]
-        return out
-
-    def first_after(self, n1: np.ndarray, tag: int) -> np.ndarray:
-        """Per N1 row (or -1) the first `tag` segment of its party loop (before any segment this
-        reader looks at for another value), or -1."""
-        rows = self.tagged(tag)
-        out = np.full(n1.size, -1, dtype=np.int64)
-        if not rows.size:
-            return out
-        group = self.party[rows]
-        runs = np.flatnonzero(np.diff(group, prepend=-1))
-        table = np.full(int(self.party[-1]) + 1, -1, dtype=np.int64)
-        table[group[runs]] = rows[runs]
-        return np.where(n1 >= 0, table[self.party[np.maximum(n1, 0)]], -1)
-
-    # -- values --------------------------------------------------------------------------
-
-    def located(self, rows: np.ndarray, tag: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per line item: the chosen row is a segment with `tag`, and its position among them."""
-        key = (id(rows), tag)
-        known = self._located.get(key)
-        if known is None or known[0] is not rows:
-            safe = np.maximum(rows, 0)
-            ok = (rows >= 0) & (self.k[safe] == tag)
-            known = rows, ok, np.where(ok, self.position[safe], 0)
-            self._located[key] = known
-        return known[1], known[2]
-
-    def at(self, rows: np.ndarray, tag: int, values: np.ndarray) -> np.ndarray:
-        """`values` (one per segment with `tag`) at each line item's chosen row; False for none."""
-        if not values.size:
-            return np.zeros(rows.size, dtype=bool)
-        ok, position = self.located(rows, tag)
-        return ok & values[position]
-
-    def value(self, rows: np.ndarray, tag: int, n: int | Spans) -> Spans:
-        """Element `n` (or the spans given per segment with `tag`) of each line item's chosen row;
-        none for -1 or a row of another tag."""
-        if not self.tagged(tag).size:
-            return _nothing(rows.size)
-        ok, position = self.located(rows, tag)
-        if not ok.any():
-            return _nothing(rows.size)
-        if isinstance(n, int):
-            (start, end, _), text = self.element(tag, n), self.nonempty(tag, n)
-        else:
-            start, end, text = n
-        return start[position], end[position], ok & text[position]
-
-    def first_choice(self, tag: int, choices: list[tuple[np.ndarray, int]]) -> Spans:
-        """Per segment with `tag` the element of the first choice (test, n) whose test holds and
-        whose element n is not empty; not present where none does."""
-        size = self.tagged(tag).size
-        number = np.zeros(size, dtype=np.int64)
-        for test, n in reversed(choices):
-            number = np.where(test & self.nonempty(tag, n), n, number)
-        start, end, _ = self.element(tag, np.maximum(number, 1))
-        return start, end, number > 0
+# The values written per line item, as string views (names starting with "_" are helpers).
+VALUES_867: tuple[str, ...] = (
+    "transaction_date", "invoice_number", "invoice_line", "transfer_code", "reseller_name",
+    "reseller_postal_code", "reseller_country", "distributor_sku", "quantity", "unit_of_measure",
+    "unit_price", "currency", "net_amount", "end_customer_name", "end_customer_email",
+    "end_customer_phone", "end_customer_country", "reported_quantity", "reseller_id", "reseller_city",
+    "reseller_state", "_customer_address1", "_customer_address2", "_customer_city", "_customer_state",
+    "_customer_postal",
+)  # fmt: skip
+(
+    _V_DATE, _V_INVOICE, _V_LINE, _V_TRANSFER_CODE, _V_RESELLER_NAME, _V_RESELLER_POSTAL,
+    _V_RESELLER_COUNTRY, _V_SKU, _V_QUANTITY, _V_UNIT, _V_PRICE, _V_CURRENCY, _V_AMOUNT,
+    _V_CUSTOMER_NAME, _V_CUSTOMER_EMAIL, _V_CUSTOMER_PHONE, _V_CUSTOMER_COUNTRY, _V_REPORTED_QUANTITY,
+    _V_RESELLER_ID, _V_RESELLER_CITY, _V_RESELLER_STATE, _V_ADDRESS1, _V_ADDRESS2, _V_CUSTOMER_CITY,
+    _V_CUSTOMER_STATE, _V_CUSTOMER_POSTAL,
+) = range(len(VALUES_867))  # fmt: skip
+_ADDRESS_PARTS = (_V_ADDRESS1, _V_ADDRESS2, _V_CUSTOMER_CITY, _V_CUSTOMER_STATE, _V_CUSTOMER_POSTAL)
 
 
-def _nothing(size: int) -> Spans:
-    empty = np.zeros(size, dtype=np.int64)
-    return empty, empty, np.zeros(size, dtype=bool)
+def _word(text: str) -> int:
+    """The UTF-8 bytes of a code of up to 8 bytes as one little-endian word."""
+    raw = text.encode()
+    if len(raw) > 8:
+        raise ValueError(f"X12 code {text!r} is longer than 8 bytes")
+    return int.from_bytes(raw, "little")
 
 
-def _choose(choices: list[tuple[np.ndarray, Spans]]) -> Spans:
-    """Per line item the value of the first choice (test, value) whose test holds and whose value
-    is there; none where no choice gives one."""
-    test, (start, end, ok) = choices[-1]
-    taken = test & ok
-    for test, (other_start, other_end, other_ok) in reversed(choices[:-1]):
-        use = test & other_ok
-        start = np.where(use, other_start, start)
-        end = np.where(use, other_end, end)
-        taken |= use
-    return start, end, taken
+_NO_CONDITION, _AFTER_QUALIFIER, _NOT_COMPONENT_FIRST = 0, 1, 2
+_SOURCES = np.array(
+    [
+        # value, pick, party slot (-1: the picked segment itself), tag, element, condition,
+        # qualifier (the word element - 1 must be, for _AFTER_QUALIFIER), its length.
+        # A value takes the first of its sources that is there and not empty.
+        (_V_TRANSFER_CODE, _P_PTD, -1, PTD, 1, 0, 0, 0),
+        (_V_REPORTED_QUANTITY, _P_QTY, -1, QTY, 2, 0, 0, 0),
+        (_V_AMOUNT, _P_AMT, -1, AMT, 2, 0, 0, 0),
+        (_V_UNIT, _P_QTY, -1, QTY, 3, _NOT_COMPONENT_FIRST, 0, 0),
+        (_V_UNIT, _P_UIT, -1, UIT, 1, 0, 0, 0),
+        (_V_PRICE, _P_UIT, -1, UIT, 2, 0, 0, 0),
+        (_V_PRICE, _P_CTP, -1, CTP, 3, 0, 0, 0),
+        (_V_LINE, _P_REF_LINE, -1, REF, 2, 0, 0, 0),
+        (_V_LINE, _P_LIN, -1, LIN, 1, 0, 0, 0),
+        (_V_DATE, _P_DATE, -1, BPT, 3, 0, 0, 0),
+        (_V_DATE, _P_DATE, -1, DTM, 2, 0, 0, 0),
+        (_V_DATE, _P_DATE, -1, DTM, 7, 0, 0, 0),
+        (_V_INVOICE, _P_INVOICE, -1, PTD, 5, 0, 0, 0),
+        (_V_INVOICE, _P_INVOICE, -1, REF, 2, 0, 0, 0),
+        (_V_CURRENCY, _P_CUR, -1, CUR, 2, 0, 0, 0),
+        (_V_RESELLER_NAME, _P_RESELLER, -1, N1, 2, 0, 0, 0),
+        (_V_RESELLER_ID, _P_RESELLER, -1, N1, 4, 0, 0, 0),
+        (_V_RESELLER_CITY, _P_RESELLER, _N4_SLOT, N4, 1, 0, 0, 0),
+        (_V_RESELLER_STATE, _P_RESELLER, _N4_SLOT, N4, 2, 0, 0, 0),
+        (_V_RESELLER_POSTAL, _P_RESELLER, _N4_SLOT, N4, 3, 0, 0, 0),
+        (_V_RESELLER_COUNTRY, _P_RESELLER, _N4_SLOT, N4, 4, 0, 0, 0),
+        (_V_CUSTOMER_NAME, _P_CUSTOMER, -1, N1, 2, 0, 0, 0),
+        (_V_CUSTOMER_CITY, _P_CUSTOMER, _N4_SLOT, N4, 1, 0, 0, 0),
+        (_V_CUSTOMER_STATE, _P_CUSTOMER, _N4_SLOT, N4, 2, 0, 0, 0),
+        (_V_CUSTOMER_POSTAL, _P_CUSTOMER, _N4_SLOT, N4, 3, 0, 0, 0),
+        (_V_CUSTOMER_COUNTRY, _P_CUSTOMER, _N4_SLOT, N4, 4, 0, 0, 0),
+        (_V_ADDRESS1, _P_CUSTOMER, _N3_SLOT, N3, 1, 0, 0, 0),
+        (_V_ADDRESS2, _P_CUSTOMER, _N3_SLOT, N3, 2, 0, 0, 0),
+        (_V_CUSTOMER_EMAIL, _P_CUSTOMER, _PER_SLOT, PER, 4, _AFTER_QUALIFIER, _word("EM"), 2),
+        (_V_CUSTOMER_EMAIL, _P_CUSTOMER, _PER_SLOT, PER, 6, _AFTER_QUALIFIER, _word("EM"), 2),
+        (_V_CUSTOMER_PHONE, _P_CUSTOMER, _PER_SLOT, PER, 4, _AFTER_QUALIFIER, _word("TE"), 2),
+        (_V_CUSTOMER_PHONE, _P_CUSTOMER, _PER_SLOT, PER, 6, _AFTER_QUALIFIER, _word("TE"), 2),
+    ],
+    dtype=np.int64,
+)
+"""Where each value of a line item comes from (distributor_sku, quantity and net_amount are
+finished from others: see `_write_values`)."""
+_LINE_FROM_LIN, _DATE_FROM_DTM02 = 8, 10
+"""The rows of `_SOURCES` taking invoice_line from LIN01 (then it must be digits) and the date
+from DTM02 (not a DTM07 range)."""
+_D8, _RD8, _LI = _word("D8"), _word("RD8"), _word("LI")
 
-
-def records_867(c: Chunk, cut: int, settings: Settings, base_item: int) -> pl.DataFrame:
-    """One record per 867 line item of the rows before `cut` (see `_Items867` for where each
-    value's segment is found); the elements of the chosen segments become string columns viewing
-    the chunk's bytes, finished with Polars expressions."""
-    spec = settings.spec
-    t = c.tokens
-    s = _Items867(c, cut)
-    size = s.size
-    item = (_ITEM,)
-    dtm = s.tagged(DTM)
-    date_rank = s.rank(DTM, 1, spec.date_qualifiers, default=len(spec.date_qualifiers))
-    is_dtm = s.nonempty(DTM, 2) | s.equals(DTM, 6, "D8") | s.equals(DTM, 6, "RD8")
-    bpt = s.tagged(BPT)[s.nonempty(BPT, 3)]
-    date = s.pick(
-        (dtm[is_dtm], date_rank[is_dtm], _ALL_LEVELS),
-        (bpt, np.full(bpt.size, len(spec.date_qualifiers) + 1, dtype=np.int64), (_HEADER,)),
-    )
-    ref_rank = s.rank(REF, 1, INVOICE_REF_QUALIFIERS)
-    ptd_rank = s.rank(PTD, 4, INVOICE_REF_QUALIFIERS)
-    invoice = s.pick(
-        (s.tagged(REF)[ref_rank >= 0], ref_rank[ref_rank >= 0], _ALL_LEVELS),
-        (s.tagged(PTD)[ptd_rank >= 0], ptd_rank[ptd_rank >= 0], _ALL_LEVELS),
-    )
-    amt_rank = s.rank(AMT, 1, spec.amount_qualifiers)
-    qty = s.pick((s.tagged(QTY), None, item))
-    lin = s.pick((s.tagged(LIN), None, item))
-    uit = s.pick((s.tagged(UIT), None, item))
-    ctp = s.pick((s.tagged(CTP)[s.nonempty(CTP, 3)], None, item))
-    amt = s.pick((s.tagged(AMT)[amt_rank >= 0], amt_rank[amt_rank >= 0], item))
-    ref_line = s.pick((s.tagged(REF)[s.equals(REF, 1, "LI") & s.nonempty(REF, 2)], None, item))
-    ptd = s.pick((s.tagged(PTD), None, (_LOOP,)))
-    cur = s.pick((s.tagged(CUR)[s.nonempty(CUR, 2)], None, _ALL_LEVELS))
-    n1 = s.tagged(N1)
-    parties = {}
-    for role, codes in (("reseller", spec.reseller_party_codes), ("customer", spec.end_customer_party_codes)):
-        rank = s.rank(N1, 1, codes)
-        parties[role] = s.pick((n1[rank >= 0], rank[rank >= 0], _ALL_LEVELS))
-    # distributor_sku: the id of the first qualifier found among LIN02/03, 04/05, 06/07 (one with
-    # an empty id does not count); a longer LIN is searched by regular expression when none is.
-    sku = s.value(
-        lin,
-        LIN,
-        s.first_choice(
-            LIN,
-            [
-                (s.equals(LIN, pair, q), pair + 1)
-                for q in spec.product_id_qualifiers
-                if q
-                for pair in (2, 4, 6)
-            ],
-        ),
-    )
-    long_lin = np.where(~sku[2] & s.at(lin, LIN, s.counts(LIN) >= 8), lin, -1)
-    date_tag = np.where(date >= 0, c.k[np.maximum(date, 0)], 0)
-    date_in_range = (date_tag == DTM) & ~s.value(date, DTM, 2)[2]
-    qty_unit = s.value(qty, QTY, 3)
-    unit_first = qty_unit[2] & ~c.tokens.starts_with(qty_unit, settings.component)
-    ref_value = s.value(ref_line, REF, 2)
-    uit_price = s.value(uit, UIT, 2)
-    always = np.ones(size, dtype=bool)
-    wanted: dict[str, Spans] = {
-        "reported_quantity": s.value(qty, QTY, 2),
-        "_unit": _choose([(unit_first, qty_unit), (always, s.value(uit, UIT, 1))]),
-        "_sku": sku,
-        "_line": _choose([(always, ref_value), (always, s.value(lin, LIN, 1))]),
-        "unit_price": _choose([(always, uit_price), (always, s.value(ctp, CTP, 3))]),
-        "_amount": s.value(amt, AMT, 2),
-        "transfer_code": s.value(ptd, PTD, 1),
-        "_date": _choose(
-            [
-                (always, s.value(date, BPT, 3)),
-                (~date_in_range, s.value(date, DTM, 2)),
-                (date_in_range, s.value(date, DTM, 7)),
-            ]
-        ),
-        "currency": s.value(cur, CUR, 2),
-        "invoice_number": _choose([(always, s.value(invoice, PTD, 5)), (always, s.value(invoice, REF, 2))]),
-    }
-    for role, party in parties.items():
-        n4 = s.first_after(party, N4)
-        wanted[f"_{role}_name"] = s.value(party, N1, 2)
-        for n, name in enumerate(("city", "state", "postal", "country"), start=1):
-            wanted[f"_{role}_{name}"] = s.value(n4, N4, n)
-        if role == "reseller":
-            wanted["reseller_id"] = s.value(party, N1, 4)
-            continue
-        n3, per = s.first_after(party, N3), s.first_after(party, PER)
-        wanted["_customer_address1"] = s.value(n3, N3, 1)
-        wanted["_customer_address2"] = s.value(n3, N3, 2)
-        for contact in ("EM", "TE"):
-            wanted[f"_customer_{contact}"] = s.value(
-                per, PER, s.first_choice(PER, [(s.equals(PER, n, contact), n + 1) for n in (3, 5)])
-            )
-    date_text = wanted.pop("_date")
-    views = t.views(wanted)
-    transfer = _transfer_types(s, ptd, settings.transfer_types)
-    return _finish_867(
-        t,
-        views,
-        {
-            "in_set": c.in_set[s.heads],
-            "ptd_open": c.ptd_open[s.heads],
-            "set_no": c.set_no[s.heads],
-            SOURCE_ROW: np.arange(1, size + 1, dtype=np.int64) + base_item,
-        },
-        _Fixes(
-            date=date_text,
-            date_in_range=date_in_range,
-            line_from_lin=~ref_value[2],
-            transfer=transfer,
-            long_lin=long_lin,
-        ),
-        settings,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# 867: finishing the values (dates, signs, units) on their string views.
+# What is left to the Polars expressions, per line item.
+_LEFT_DATE, _DATE_IN_RANGE, _LEFT_QUANTITY, _LEFT_AMOUNT, _LEFT_LINE = range(5)
 
 TRANSACTION_TYPES: tuple[str, ...] = ("sale", "return", "price_adjustment", "other")
 _SALE, _RETURN, _OTHER = 0, 1, 3
-_ASCII_DIGITS = np.uint64(0x3030303030303030)
-_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
-_SIXES = np.uint64(0x0606060606060606)
-_INLINE_POSITIONS = np.arange(12)
-_FIRST_BYTE = np.uint64(0xFF << 32)
-_MINUS, _PLUS = 0x2D, 0x2B
+_MINUS, _PLUS, _ZERO, _NINE = 0x2D, 0x2B, 0x30, 0x39
+_LOW_32 = 0xFFFFFFFF
+_BYTE_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+"""The masks of the first n bytes of a little-endian word."""
 
 
-@dataclass
-class _Fixes:
-    """What the finishing of an 867 chunk's values needs besides their views."""
+@dataclass(frozen=True)
+class _Codes:
+    """A list of codes (each of up to 8 bytes; spec codes are 1 to 3 characters) for the compiled
+    passes: each as one little-endian word of its UTF-8 bytes, and its length in bytes."""
 
-    date: Spans
-    date_in_range: np.ndarray
-    line_from_lin: np.ndarray
-    transfer: np.ndarray
-    long_lin: np.ndarray
+    words: np.ndarray
+    lengths: np.ndarray
 
-
-def _transfer_types(s: _Items867, ptd: np.ndarray, transfer_types: dict[str, str]) -> np.ndarray:
-    """Per line item the index in `TRANSACTION_TYPES` of its PTD01 transfer type (other when
-    missing or not mapped)."""
-    codes = [code for code in transfer_types if code]
-    if not s.tagged(PTD).size or not codes:
-        return np.full(ptd.size, _OTHER, dtype=np.uint8)
-    kinds = np.array(
-        [TRANSACTION_TYPES.index(transfer_types[code]) for code in codes] + [_OTHER], dtype=np.uint8
-    )
-    per_segment = kinds[s.rank(PTD, 1, codes)]
-    ok, position = s.located(ptd, PTD)
-    return np.where(ok, per_segment[position], _OTHER).astype(np.uint8)
+    @staticmethod
+    def of(codes: list[str] | tuple[str, ...]) -> _Codes:
+        return _Codes(
+            np.array([_word(code) for code in codes], dtype=np.uint64),
+            np.array([len(code.encode()) for code in codes], dtype=np.int64),
+        )
 
 
-def _all_digits(word: np.ndarray, size: int) -> np.ndarray:
-    """Per word: its first `size` bytes are ASCII digits."""
-    mask = BYTE_MASKS[size]
-    value, high, digits = word & mask, _HIGH_NIBBLES & mask, _ASCII_DIGITS & mask
-    return ((value & high) == digits) & (((value + (_SIXES & mask)) & high) == digits)
-
-
-def _iso_dates(t: Tokens, date: Spans, in_range: np.ndarray) -> tuple[Views, np.ndarray]:
-    """YYYY-MM-DD views of the dates that are 8 or 6 ASCII digits (the first 8 characters of a
-    DTM07 range), and the dates left to `_iso_date` (other text, which it may keep as sent)."""
-    start, end, ok = date
-    length = np.where(ok, end - start, 0)
-    effective = np.where(in_range, np.minimum(length, 8), length)
-    word = t.words_at(np.where(ok, start, 0))
-    eight = ok & (effective == 8) & _all_digits(word, 8)
-    six = ok & (effective == 6) & _all_digits(word, 6)
-    dash = np.uint64(_MINUS)
-    yy = (word & np.uint64(0xF)) * np.uint64(10) + ((word >> np.uint64(8)) & np.uint64(0xF))
-    century = np.where(yy < 50, np.uint64(0x3032), np.uint64(0x3931))  # "20" / "19"
-    words = np.empty((start.size, 2), dtype=np.uint64)
-    ten = np.uint64(10)
-    words[:, 0] = np.where(
-        eight,
-        ten | ((word & np.uint64(0xFFFFFFFF)) << np.uint64(32)),
-        ten | ((century | ((word & np.uint64(0xFFFF)) << np.uint64(16))) << np.uint64(32)),
-    )
-    month, day = (
-        np.where(eight, word >> np.uint64(32), word >> np.uint64(16)),
-        np.where(eight, word >> np.uint64(48), word >> np.uint64(32)),
-    )
-    words[:, 1] = (
-        dash
-        | ((month & np.uint64(0xFFFF)) << np.uint64(8))
-        | (dash << np.uint64(24))
-        | ((day & np.uint64(0xFFFF)) << np.uint64(32))
-    )
-    matched = eight | six
-    return Views(words, matched), ok & ~matched
-
-
-def _negated(views: Views) -> tuple[Views, np.ndarray]:
-    """The numbers made negative whatever their sent sign (`_negative`) where that is a change of
-    the view alone, and which are left to `_negative` (a long number without its sign)."""
-    words = views.words.copy()
-    high, low = words[:, 0], words[:, 1]
-    length = views.length
-    first = (high >> np.uint64(32)) & np.uint64(0xFF)
-    minus, plus = first == _MINUS, first == _PLUS
-    swap = views.valid & plus & (length <= VIEW_INLINE)
-    prepend = views.valid & ~minus & ~plus & (length < VIEW_INLINE)
-    data = high >> np.uint64(32)
-    high[:] = np.where(swap, (high & ~_FIRST_BYTE) | np.uint64(_MINUS << 32), high)
-    high[:] = np.where(
-        prepend,
-        (length + 1).astype(np.uint64)
-        | ((((data << np.uint64(8)) | np.uint64(_MINUS)) & np.uint64(0xFFFFFFFF)) << np.uint64(32)),
-        high,
-    )
-    low[:] = np.where(prepend, (low << np.uint64(8)) | (data >> np.uint64(24)), low)
-    return Views(words, views.valid), views.valid & ~minus & ~swap & ~prepend
-
-
-def _signed(views: Views, transfer: np.ndarray, *, zero_unless_sale: bool) -> tuple[Views, np.ndarray]:
-    """quantity (`zero_unless_sale`) or net_amount by transaction type: returns negative, price
-    adjustments and others "0" (quantity); and which values are left to `_negative`."""
-    is_return = transfer == _RETURN
-    if not is_return.any() and not zero_unless_sale:
-        return views, np.zeros(transfer.size, dtype=bool)
-    negated, left = _negated(views)
-    words = np.where(is_return[:, None], negated.words, views.words)
-    valid = views.valid.copy()
-    if zero_unless_sale:
-        zero = (transfer != _SALE) & ~is_return
-        words[zero] = np.array([1 | (ord("0") << 32), 0], dtype=np.uint64)
-        valid |= zero
-    return Views(words, valid), is_return & left
-
-
-_EIGHTIES = np.uint64(0x8080808080808080)
-_SEVENS = np.uint64(0x7F7F7F7F7F7F7F7F)
-_BYTES_OF = np.uint64(0x0101010101010101)
-
-
-def _inline_words(views: Views) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The inline text of each view as two words (bytes 0-3, bytes 4-11) with masks of the bytes
-    inside its length (views longer than 12 bytes are not inline: callers exclude them)."""
-    clipped = np.minimum(views.length, VIEW_INLINE + 1)
-    words = views.words
-    return (
-        words[:, 0] >> np.uint64(32),
-        INLINE_HIGH_MASKS[clipped] >> np.uint64(32),
-        words[:, 1],
-        INLINE_LOW_MASKS[clipped],
-    )
-
-
-def _bytes_between(word: np.ndarray, mask: np.ndarray, first: int, last: int) -> np.ndarray:
-    """Per word: every byte inside `mask` is ASCII and between `first` and `last` (ASCII)."""
-    value, top = word & mask, _EIGHTIES & mask
-    at_least = ((value + (np.uint64((0x80 - first) * 0x0101010101010101) & mask)) & top) == top
-    at_most = ((value + (np.uint64((0x7F - last) * 0x0101010101010101) & mask)) & top) == 0
-    return ((value & top) == 0) & at_least & at_most
-
-
-def _holds_byte(word: np.ndarray, mask: np.ndarray, byte: int) -> np.ndarray:
-    """Per word: some byte inside `mask` is `byte` (exact: no false positives)."""
-    value = word ^ (_BYTES_OF * np.uint64(byte))
-    zero = ~(((value & _SEVENS) + _SEVENS) | value | _SEVENS)
-    return (zero & mask & _EIGHTIES) != 0
-
-
-def _first_components(views: Views, component: str) -> tuple[Views, np.ndarray]:
-    """The part of each text before the first `component` separator (null when empty), for
-    inline texts; and which are left to `split_exact` (longer ones, or a non-ASCII separator)."""
-    if not component.isascii():
-        return views, views.valid
-    inline = views.valid & (views.length <= VIEW_INLINE)
-    high, high_mask, low, low_mask = _inline_words(views)
-    found = inline & (
-        _holds_byte(high, high_mask, ord(component)) | _holds_byte(low, low_mask, ord(component))
-    )
-    if not found.any():
-        return views, views.valid & ~inline
-    rows = np.flatnonzero(found)
-    data = views.inline[rows]
-    length = views.length[rows]
-    hit = (data == ord(component)) & (length[:, None] > _INLINE_POSITIONS)
-    cut = hit.argmax(axis=1)
-    kept = np.where(cut[:, None] > _INLINE_POSITIONS, data, 0)
-    words = views.words.copy()
-    words[rows] = Views.inline_words(cut, kept)
-    valid = views.valid.copy()
-    valid[rows] = cut > 0
-    return Views(words, valid), views.valid & ~inline
-
-
-def _digits_only(views: Views, test: np.ndarray) -> tuple[Views, np.ndarray]:
-    """The texts, except where `test` holds and they are not all digits (then null); ASCII texts
-    up to 12 bytes are checked here, others are left to the `^\\d+$` expression."""
-    high, high_mask, low, low_mask = _inline_words(views)
-    ascii_ = ((high & high_mask & _EIGHTIES) == 0) & ((low & low_mask & _EIGHTIES) == 0)
-    checked = test & views.valid & (views.length <= VIEW_INLINE) & ascii_
-    digits = _bytes_between(high, high_mask, 0x30, 0x39) & _bytes_between(low, low_mask, 0x30, 0x39)
-    return Views(views.words, views.valid & ~(checked & ~digits)), test & views.valid & ~checked
-
-
-def _finish_867(
-    t: Tokens, views: dict[str, Views], keys: dict[str, np.ndarray], fixes: _Fixes, settings: Settings
-) -> pl.DataFrame:
-    """The 867 records of a chunk from the views of their values: dates, signs, units and invoice
-    lines finished on the views with NumPy, what they cannot hold (long numbers without a sign, a
-    text that is not a plain date, a long LIN, the end customer's address) with Polars."""
+def records_867(c: Chunk, cut: int, settings: Settings, base_item: int) -> pl.DataFrame:
+    """One record per 867 line item of the rows before `cut`: the compiled passes (`_choose_rows`,
+    `_write_values`) write each value as a string view over the chunk's bytes, and Polars finishes
+    what they leave (see `_frame_867`)."""
     spec = settings.spec
-    transfer = fixes.transfer
-    date, date_left = _iso_dates(t, fixes.date, fixes.date_in_range)
-    quantity, quantity_left = _signed(views["reported_quantity"], transfer, zero_unless_sale=True)
-    amount, amount_left = _signed(views["_amount"], transfer, zero_unless_sale=False)
-    unit, unit_left = _first_components(views["_unit"], settings.component)
-    line, line_left = _digits_only(views["_line"], fixes.line_from_lin)
-    columns = {name: t.column(name, value) for name, value in views.items() if not name.startswith("_")}
-    renamed = {
-        "reseller_name": "_reseller_name",
-        "reseller_postal_code": "_reseller_postal",
-        "reseller_country": "_reseller_country",
-        "reseller_city": "_reseller_city",
-        "reseller_state": "_reseller_state",
-        "end_customer_name": "_customer_name",
-        "end_customer_email": "_customer_EM",
-        "end_customer_phone": "_customer_TE",
-        "end_customer_country": "_customer_country",
-        "distributor_sku": "_sku",
-    }
-    columns.update({name: t.column(name, views[source]) for name, source in renamed.items()})
-    columns.update(
-        transaction_date=t.column("transaction_date", date),
-        quantity=t.column("quantity", quantity),
-        net_amount=t.column("net_amount", amount),
-        unit_of_measure=t.column("unit_of_measure", unit),
-        invoice_line=t.column("invoice_line", line),
-        transaction_type=constant_column("transaction_type", transfer, TRANSACTION_TYPES),
+    transfer_codes = [code for code in settings.transfer_types if code]
+    kinds = np.array(
+        [TRANSACTION_TYPES.index(settings.transfer_types[code]) for code in transfer_codes], dtype=np.uint8
     )
-    # What the views cannot hold, with the Polars expressions (on the few rows that need them).
+    segments = c.tokens.segments
+    data = c.tokens.bytes
+    dates, amounts = _Codes.of(spec.date_qualifiers), _Codes.of(spec.amount_qualifiers)
+    invoices = _Codes.of(INVOICE_REF_QUALIFIERS)
+    resellers, customers = _Codes.of(spec.reseller_party_codes), _Codes.of(spec.end_customer_party_codes)
+    heads, rows, party = _choose_rows(
+        c.k,
+        c.zone,
+        c.is_head,
+        c.bound,
+        c.n_context,
+        cut,
+        c.tokens.words,
+        segments.delims,
+        segments.first,
+        segments.count,
+        dates.words,
+        dates.lengths,
+        invoices.words,
+        invoices.lengths,
+        amounts.words,
+        amounts.lengths,
+        resellers.words,
+        resellers.lengths,
+        customers.words,
+        customers.lengths,
+    )
+    products = _Codes.of([code for code in spec.product_id_qualifiers if code])
+    transfers = _Codes.of(transfer_codes)
+    words, valid, left, long_lin, transfer = _write_values(
+        rows,
+        party,
+        c.k,
+        data,
+        c.tokens.words,
+        segments.delims,
+        segments.first,
+        segments.count,
+        _SOURCES,
+        products.words,
+        products.lengths,
+        transfers.words,
+        transfers.lengths,
+        kinds,
+        np.frombuffer(settings.component.encode(), dtype=np.uint8),
+    )
+    keys = {
+        "in_set": c.in_set[heads],
+        "ptd_open": c.ptd_open[heads],
+        "set_no": c.set_no[heads],
+        SOURCE_ROW: np.arange(1, heads.size + 1, dtype=np.int64) + base_item,
+    }
+    return _frame_867(c.tokens, words, valid, left, long_lin, transfer, keys, settings)
+
+
+@jit(inline="always")
+def _element(
+    delims: np.ndarray, first: np.ndarray, count: np.ndarray, row: int, n: int
+) -> tuple[int, int, bool]:
+    """Start and end offsets of element `n` (n >= 1) of segment `row`, and whether it has one."""
+    if row < 0 or count[row] < n:
+        return 0, 0, False
+    at = first[row] + n
+    return delims[at - 1] + 1, delims[at], True
+
+
+@jit(inline="always")
+def _element_word(words: np.ndarray, begin: int, stop: int) -> tuple[int, np.uint64]:
+    """The length of the text at [begin, stop) and, when it is at most 8 bytes, its bytes as one
+    little-endian word (0 otherwise); `words[i]` is the buffer's 8 bytes from offset i."""
+    length = stop - begin
+    if length > 8:
+        return length, np.uint64(0)
+    return length, words[begin] & _BYTE_MASKS[length]
+
+
+@jit(inline="always")
+def _rank(length: int, word: np.uint64, code_words: np.ndarray, code_lengths: np.ndarray) -> int:
+    """The position among the codes of the text (`_element_word`) (the first if listed twice), -1
+    when it is none of them."""
+    for position in range(code_words.size):
+        if code_lengths[position] == length and code_words[position] == word:
+            return position
+    return -1
+
+
+@jit()
+def _choose_rows(
+    k: np.ndarray,
+    zone: np.ndarray,
+    is_head: np.ndarray,
+    bound: np.ndarray,
+    n_context: int,
+    cut: int,
+    word_at: np.ndarray,
+    delims: np.ndarray,
+    first: np.ndarray,
+    count: np.ndarray,
+    date_words: np.ndarray,
+    date_lengths: np.ndarray,
+    invoice_words: np.ndarray,
+    invoice_lengths: np.ndarray,
+    amount_words: np.ndarray,
+    amount_lengths: np.ndarray,
+    reseller_words: np.ndarray,
+    reseller_lengths: np.ndarray,
+    customer_words: np.ndarray,
+    customer_lengths: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per line item (a head at or after `n_context`, before `cut`) the segment each pick comes
+    from (-1 for none), in one pass over the segments; with the head rows, and per N1 row the first
+    N3, N4 and PER of its party loop (-1 for none; before any segment this reader looks at for
+    another value or a loop bound).
+
+    Every segment belongs to one group per level: its line item (from a head to the next loop
+    bound), its PTD loop (from a PTD, ST, CTT, SE or envelope segment to the next) and its set
+    header (from an ST, SE or envelope segment to the next). A value comes from the first fitting
+    segment of the item, else the latest of its PTD loop before the first item (zone 2), else the
+    latest of the set's header (zone 1); a better rank (qualifiers in order of preference) wins
+    over a nearer level: the lowest rank * 3 + level wins. A loop's or header's segments of zone 2
+    or 1 all come before its line items, so their best so far at a head is their best."""
+    size = 0
+    for row in range(n_context, cut):
+        size += is_head[row]
+    heads = np.empty(size, dtype=np.int64)
+    rows = np.full((size, _PICKS), -1, dtype=np.int64)
+    party = np.full((cut, 3), -1, dtype=np.int64)
+    # The best rank and row so far per level (0 line item, 1 PTD loop, 2 header) and pick, and per
+    # line item (the loop's and header's taken at its head, its own at its end).
+    best_rank = np.full((3, _PICKS), _NO_RANK, dtype=np.int64)
+    best_row = np.full((3, _PICKS), -1, dtype=np.int64)
+    item_rank = np.full((size, 3, _PICKS), _NO_RANK, dtype=np.int64)
+    item_row = np.full((size, 3, _PICKS), -1, dtype=np.int64)
+    levels_of = np.zeros(_PICKS, dtype=np.int64)
+    for pick in (_P_DATE, _P_INVOICE, _P_CUR, _P_RESELLER, _P_CUSTOMER):
+        levels_of[pick] = _ALL_LEVELS
+    for pick in (_P_QTY, _P_LIN, _P_UIT, _P_CTP, _P_AMT, _P_REF_LINE):
+        levels_of[pick] = _ITEM
+    levels_of[_P_PTD] = _LOOP
+    offers = np.empty((3, 3), dtype=np.int64)  # per offer of a segment: pick, rank, levels
+    n_dates = date_words.size
+    item = -1
+    items = 0
+    owner = -1
+    for row in range(cut):
+        tag = k[row]
+        if _HEADER_RESETS[tag]:
+            best_rank[2, :] = _NO_RANK
+            best_row[2, :] = -1
+        if _LOOP_RESETS[tag]:
+            best_rank[1, :] = _NO_RANK
+            best_row[1, :] = -1
+        if bound[row]:
+            if item >= 0:
+                item_rank[item, 0, :] = best_rank[0, :]
+                item_row[item, 0, :] = best_row[0, :]
+            item = -1
+            if is_head[row] and row >= n_context:
+                item = items
+                heads[item] = row
+                items += 1
+                best_rank[0, :] = _NO_RANK
+                best_row[0, :] = -1
+                item_rank[item, 1:, :] = best_rank[1:, :]
+                item_row[item, 1:, :] = best_row[1:, :]
+        # The party loop of an N1: up to the next segment read for another value or loop bound.
+        if bound[row] or _PARTY_STOPS[tag]:
+            owner = row if tag == N1 else -1
+        elif owner >= 0:
+            slot = _N3_SLOT if tag == N3 else _N4_SLOT if tag == N4 else _PER_SLOT if tag == PER else -1
+            if slot >= 0 and party[owner, slot] < 0:
+                party[owner, slot] = row
+        # What the segment offers: (pick, rank, levels); a rank of -1 offers nothing.
+        n_offers = 0
+        one, one_end, has_one = _element(delims, first, count, row, 1)
+        one_length, one_word = _element_word(word_at, one, one_end)
+        if tag == DTM:
+            two, two_end, has_two = _element(delims, first, count, row, 2)
+            six, six_end, has_six = _element(delims, first, count, row, 6)
+            six_length, six_word = _element_word(word_at, six, six_end)
+            dated = (has_two and two_end > two) or (
+                has_six and ((six_length == 2 and six_word == _D8) or (six_length == 3 and six_word == _RD8))
+            )
+            if dated:
+                rank = _rank(one_length, one_word, date_words, date_lengths) if has_one else -1
+                offers[0, 0], offers[0, 1] = _P_DATE, n_dates if rank < 0 else rank
+                n_offers = 1
+        elif tag == BPT:
+            three, three_end, has_three = _element(delims, first, count, row, 3)
+            if has_three and three_end > three:
+                offers[0, 0], offers[0, 1], n_offers = _P_DATE, n_dates + 1, 1
+        elif tag == REF:
+            offers[0, 0], n_offers = _P_INVOICE, 1
+            offers[0, 1] = _rank(one_length, one_word, invoice_words, invoice_lengths) if has_one else -1
+            two, two_end, has_two = _element(delims, first, count, row, 2)
+            if has_two and two_end > two and has_one and one_length == 2 and one_word == _LI:
+                offers[1, 0], offers[1, 1], n_offers = _P_REF_LINE, 0, 2
+        elif tag == PTD:
+            four, four_end, has_four = _element(delims, first, count, row, 4)
+            four_length, four_word = _element_word(word_at, four, four_end)
+            offers[0, 0], offers[0, 1] = _P_PTD, 0
+            offers[1, 0] = _P_INVOICE
+            offers[1, 1] = _rank(four_length, four_word, invoice_words, invoice_lengths) if has_four else -1
+            n_offers = 2
+        elif _FIRST_IN_ITEM[tag] >= 0:
+            offers[0, 0], offers[0, 1], n_offers = _FIRST_IN_ITEM[tag], 0, 1
+        elif tag == CTP:
+            three, three_end, has_three = _element(delims, first, count, row, 3)
+            if has_three and three_end > three:
+                offers[0, 0], offers[0, 1], n_offers = _P_CTP, 0, 1
+        elif tag == AMT:
+            offers[0, 0], n_offers = _P_AMT, 1
+            offers[0, 1] = _rank(one_length, one_word, amount_words, amount_lengths) if has_one else -1
+        elif tag == CUR:
+            two, two_end, has_two = _element(delims, first, count, row, 2)
+            if has_two and two_end > two:
+                offers[0, 0], offers[0, 1], n_offers = _P_CUR, 0, 1
+        elif tag == N1:
+            offers[0, 0], offers[1, 0], n_offers = _P_RESELLER, _P_CUSTOMER, 2
+            offers[0, 1] = _rank(one_length, one_word, reseller_words, reseller_lengths) if has_one else -1
+            offers[1, 1] = _rank(one_length, one_word, customer_words, customer_lengths) if has_one else -1
+        # In the line item the first best ranked segment wins, in the PTD loop (zone 2) or the
+        # set's header (zone 1) the latest (a BPT date only from the header).
+        for offer in range(n_offers):
+            pick, rank = offers[offer, 0], offers[offer, 1]
+            if rank < 0:
+                continue
+            levels = _HEADER if tag == BPT else levels_of[pick]
+            if item >= 0:
+                if levels & _ITEM and rank < best_rank[0, pick]:
+                    best_rank[0, pick], best_row[0, pick] = rank, row
+            elif zone[row] == 2:
+                if levels & _LOOP and rank <= best_rank[1, pick]:
+                    best_rank[1, pick], best_row[1, pick] = rank, row
+            elif zone[row] == 1 and levels & _HEADER and rank <= best_rank[2, pick]:
+                best_rank[2, pick], best_row[2, pick] = rank, row
+    if item >= 0:
+        item_rank[item, 0, :] = best_rank[0, :]
+        item_row[item, 0, :] = best_row[0, :]
+    for item in range(size):
+        for pick in range(_PICKS):
+            score = _NO_RANK
+            for level in range(3):
+                if item_row[item, level, pick] >= 0 and item_rank[item, level, pick] * 3 + level < score:
+                    score = item_rank[item, level, pick] * 3 + level
+                    rows[item, pick] = item_row[item, level, pick]
+    return heads, rows, party
+
+
+@jit(inline="always")
+def _view(words: np.ndarray, begin: int, stop: int) -> tuple[np.uint64, np.uint64]:
+    """The Arrow string view (two little-endian words) of the text at [begin, stop) of buffer 0:
+    its length, then the text inline up to 12 bytes (zero-padded), else its first 4 bytes and
+    its offset; `words[i]` is the buffer's 8 bytes from offset i."""
+    length = stop - begin
+    high = np.uint64(length) | ((words[begin] & _BYTE_MASKS[min(length, 4)]) << np.uint64(32))
+    if length > VIEW_INLINE:
+        return high, np.uint64(begin) << np.uint64(32)
+    return high, words[begin + 4] & _BYTE_MASKS[max(length - 4, 0)]
+
+
+@jit()
+def _write_values(
+    rows: np.ndarray,
+    party: np.ndarray,
+    k: np.ndarray,
+    data: np.ndarray,
+    word_at: np.ndarray,
+    delims: np.ndarray,
+    first: np.ndarray,
+    count: np.ndarray,
+    sources: np.ndarray,
+    product_words: np.ndarray,
+    product_lengths: np.ndarray,
+    transfer_words: np.ndarray,
+    transfer_lengths: np.ndarray,
+    transfer_kinds: np.ndarray,
+    component: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The values of each line item from the segments `_choose_rows` picked, as string views
+    (`VALUES_867`, [value, item, 2 words]) with whether each is there; what is left to the Polars
+    expressions ([_LEFT_DATE ..., item]); per item the LIN row whose distributor_sku is left to
+    `sku_from_segment` (-1 for none); and the index in `TRANSACTION_TYPES` of its transfer type.
+
+    Element text is taken as sent (`sources`; an empty element counts as absent), except: dates of
+    8 or 6 ASCII digits (the first 8 characters of a DTM07 range) become YYYY-MM-DD; quantity and
+    net_amount take their sign from the transfer type; the unit is the part before the first
+    component separator; an invoice line from LIN01 must be digits; distributor_sku is the id of
+    the first product qualifier found among LIN02/03, 04/05, 06/07 (one with an empty id does not
+    count)."""
+    size = rows.shape[0]
+    n_values = len(VALUES_867)
+    words = np.zeros((n_values, size, 2), dtype=np.uint64)
+    valid = np.zeros((n_values, size), dtype=np.bool_)
+    left = np.zeros((5, size), dtype=np.bool_)
+    long_lin = np.full(size, -1, dtype=np.int64)
+    transfer = np.full(size, _OTHER, dtype=np.uint8)
+    begins = np.empty(n_values, dtype=np.int64)
+    stops = np.empty(n_values, dtype=np.int64)
+    taken_from = np.empty(n_values, dtype=np.int64)
+    width = component.size
+    for item in range(size):
+        taken_from[:] = -1
+        for source in range(sources.shape[0]):
+            value, pick, slot, tag, n = (
+                sources[source, 0],
+                sources[source, 1],
+                sources[source, 2],
+                sources[source, 3],
+                sources[source, 4],
+            )
+            row = rows[item, pick]
+            if taken_from[value] >= 0 or row < 0:
+                continue
+            if slot >= 0:
+                row = party[row, slot]
+            if row < 0 or k[row] != tag:
+                continue
+            begin, stop, present = _element(delims, first, count, row, n)
+            if not present or stop <= begin:
+                continue
+            condition = sources[source, 5]
+            if condition == _AFTER_QUALIFIER:
+                qualifier, qualifier_end, _ = _element(delims, first, count, row, n - 1)
+                length, word = _element_word(word_at, qualifier, qualifier_end)
+                if length != sources[source, 7] or word != np.uint64(sources[source, 6]):
+                    continue
+            elif condition == _NOT_COMPONENT_FIRST and stop - begin >= width:
+                starts = True
+                for at in range(width):
+                    starts &= data[begin + at] == component[at]
+                if starts:
+                    continue
+            begins[value], stops[value], taken_from[value] = begin, stop, source
+        # Transfer type, then the signs of quantity and net_amount.
+        ptd = rows[item, _P_PTD]
+        if ptd >= 0 and k[ptd] == PTD:
+            code, code_end, has_code = _element(delims, first, count, ptd, 1)
+            if has_code:
+                length, word = _element_word(word_at, code, code_end)
+                kind = _rank(length, word, transfer_words, transfer_lengths)
+                if kind >= 0:
+                    transfer[item] = transfer_kinds[kind]
+        kind = transfer[item]
+        for value, source_value in ((_V_QUANTITY, _V_REPORTED_QUANTITY), (_V_AMOUNT, _V_AMOUNT)):
+            if value == _V_QUANTITY and kind != _SALE and kind != _RETURN:
+                words[value, item, 0] = np.uint64(1) | (np.uint64(_ZERO) << np.uint64(32))  # "0"
+                valid[value, item] = True
+                continue
+            if taken_from[source_value] < 0:
+                continue
+            begin, stop = begins[source_value], stops[source_value]
+            high, low = _view(word_at, begin, stop)
+            length = stop - begin
+            sign = data[begin]
+            if kind == _RETURN and sign != _MINUS:
+                # Negative whatever the sent sign (`_negative`) where the view can hold it.
+                if sign == _PLUS and length <= VIEW_INLINE:
+                    high = (high & ~(np.uint64(0xFF) << np.uint64(32))) | (np.uint64(_MINUS) << np.uint64(32))
+                elif sign != _PLUS and length < VIEW_INLINE:
+                    text = high >> np.uint64(32)
+                    high = np.uint64(length + 1) | (
+                        (((text << np.uint64(8)) | np.uint64(_MINUS)) & np.uint64(_LOW_32)) << np.uint64(32)
+                    )
+                    low = (low << np.uint64(8)) | (text >> np.uint64(24))
+                else:
+                    left[_LEFT_QUANTITY if value == _V_QUANTITY else _LEFT_AMOUNT, item] = True
+            words[value, item, 0], words[value, item, 1] = high, low
+            valid[value, item] = True
+        # The unit is the part before the first component separator.
+        if taken_from[_V_UNIT] >= 0:
+            begin, stop = begins[_V_UNIT], stops[_V_UNIT]
+            for at in range(begin, stop - width + 1):
+                same = True
+                for offset in range(width):
+                    same &= data[at + offset] == component[offset]
+                if same:
+                    stops[_V_UNIT] = at
+                    break
+            if stops[_V_UNIT] == begin:
+                taken_from[_V_UNIT] = -1
+        # An invoice line from LIN01 must be digits (a text that is not ASCII is left to `^\d+$`).
+        if taken_from[_V_LINE] == _LINE_FROM_LIN:
+            ascii_text, digits = True, True
+            for at in range(begins[_V_LINE], stops[_V_LINE]):
+                ascii_text &= data[at] < 0x80
+                digits &= _ZERO <= data[at] <= _NINE
+            if not ascii_text:
+                left[_LEFT_LINE, item] = True
+            elif not digits:
+                taken_from[_V_LINE] = -1
+        # Dates of 8 (or 6: YYMMDD, 20YY when YY < 50) ASCII digits as YYYY-MM-DD, the first 8
+        # characters of a DTM07 range; other text is left to `_iso_date`.
+        if taken_from[_V_DATE] >= 0:
+            begin, stop = begins[_V_DATE], stops[_V_DATE]
+            in_range = k[rows[item, _P_DATE]] == DTM and taken_from[_V_DATE] != _DATE_FROM_DTM02
+            left[_DATE_IN_RANGE, item] = in_range
+            length = min(stop - begin, 8) if in_range else stop - begin
+            digits = length == 8 or length == 6
+            for at in range(begin, begin + length if digits else begin):
+                digits &= _ZERO <= data[at] <= _NINE
+            if digits:
+                if length == 8:
+                    year, rest = _view(word_at, begin, begin + 4)[0] >> np.uint64(32), begin + 4
+                else:
+                    century = 0x3032 if (data[begin] - _ZERO) * 10 + data[begin + 1] - _ZERO < 50 else 0x3931
+                    year = np.uint64(century) | (np.uint64(data[begin]) << np.uint64(16))
+                    year |= np.uint64(data[begin + 1]) << np.uint64(24)
+                    rest = begin + 2
+                month = np.uint64(data[rest]) | (np.uint64(data[rest + 1]) << np.uint64(8))
+                day = np.uint64(data[rest + 2]) | (np.uint64(data[rest + 3]) << np.uint64(8))
+                words[_V_DATE, item, 0] = np.uint64(10) | (year << np.uint64(32))
+                words[_V_DATE, item, 1] = (
+                    np.uint64(_MINUS) | (month << np.uint64(8)) | (np.uint64(_MINUS) << np.uint64(24))
+                ) | (day << np.uint64(32))
+                valid[_V_DATE, item] = True
+                taken_from[_V_DATE] = -1
+            else:
+                left[_LEFT_DATE, item] = True
+        # distributor_sku; a LIN of 8 elements or more without it is left to `sku_from_segment`.
+        lin = rows[item, _P_LIN]
+        if lin >= 0 and k[lin] == LIN:
+            for code in range(product_words.size):
+                for pair in range(2, 7, 2):
+                    qualifier, qualifier_end, there = _element(delims, first, count, lin, pair)
+                    length, word = _element_word(word_at, qualifier, qualifier_end)
+                    if there and length == product_lengths[code] and word == product_words[code]:
+                        begin, stop, present = _element(delims, first, count, lin, pair + 1)
+                        if present and stop > begin:
+                            begins[_V_SKU], stops[_V_SKU], taken_from[_V_SKU] = begin, stop, 0
+                            break
+                if taken_from[_V_SKU] >= 0:
+                    break
+            if taken_from[_V_SKU] < 0 and count[lin] >= 8:
+                long_lin[item] = lin
+        # Every other value as sent.
+        for value in range(n_values):
+            if taken_from[value] >= 0 and value != _V_QUANTITY and value != _V_AMOUNT:
+                words[value, item, 0], words[value, item, 1] = _view(word_at, begins[value], stops[value])
+                valid[value, item] = True
+    return words, valid, left, long_lin, transfer
+
+
+def _frame_867(
+    t: Tokens,
+    words: np.ndarray,
+    valid: np.ndarray,
+    left: np.ndarray,
+    long_lin: np.ndarray,
+    transfer: np.ndarray,
+    keys: dict[str, np.ndarray],
+    settings: Settings,
+) -> pl.DataFrame:
+    """The 867 records of a chunk from the views of their values, finishing with the Polars
+    expressions what the views cannot hold: a long number without its sign, a date that is not 6
+    or 8 ASCII digits, an invoice line that is not ASCII, a long LIN, the end customer's address."""
+    columns = {
+        name: t.column(name, words[value], valid[value])
+        for value, name in enumerate(VALUES_867)
+        if not name.startswith("_")
+    }
+    columns["transaction_type"] = constant_column("transaction_type", transfer, TRANSACTION_TYPES)
     helpers: dict[str, pl.Series] = {}
     fixed: dict[str, pl.Expr] = {}
 
-    def left_to(name: str, left: np.ndarray, source: str, expression: pl.Expr) -> None:
-        if left.any():
-            helpers[f"_left_{name}"] = pl.Series(left)
-            helpers[source] = t.column(source, views[source])
+    def left_to(name: str, which: int, expression: pl.Expr) -> None:
+        if left[which].any():
+            helpers[f"_left_{name}"] = pl.Series(left[which])
             fixed[name] = pl.when(pl.col(f"_left_{name}")).then(expression).otherwise(pl.col(name))
 
-    if date_left.any():
-        start, end, _ = fixes.date
-        helpers["_date"] = t.column("_date", t.views({"_date": (start, end, date_left)})["_date"])
-        helpers["_date_in_range"] = pl.Series(fixes.date_in_range)
-        raw = pl.col("_date")
-        text = pl.when(pl.col("_date_in_range")).then(raw.str.slice(0, 8)).otherwise(raw)
-        fixed["transaction_date"] = pl.coalesce(pl.col("transaction_date"), _iso_date(text))
-    left_to("quantity", quantity_left, "reported_quantity", _negative(pl.col("reported_quantity")))
-    left_to("net_amount", amount_left, "_amount", _negative(pl.col("_amount")))
+    if left[_LEFT_DATE].any():
+        helpers["_date_in_range"] = pl.Series(left[_DATE_IN_RANGE])
+    raw = pl.col("transaction_date")
     left_to(
-        "unit_of_measure",
-        unit_left,
-        "_unit",
-        _blank_to_null(pl.col("_unit").str.split_exact(settings.component, 1).struct.field("field_0")),
+        "transaction_date",
+        _LEFT_DATE,
+        _iso_date(pl.when(pl.col("_date_in_range")).then(raw.str.slice(0, 8)).otherwise(raw)),
     )
-    left_to(
-        "invoice_line",
-        line_left,
-        "_line",
-        pl.when(pl.col("_line").str.contains(r"^\d+$")).then(pl.col("_line")),
-    )
-    if (fixes.long_lin >= 0).any():
-        helpers["_lin_long"] = t.segment_column(fixes.long_lin)
+    left_to("quantity", _LEFT_QUANTITY, _negative(pl.col("quantity")))
+    left_to("net_amount", _LEFT_AMOUNT, _negative(pl.col("net_amount")))
+    line = pl.col("invoice_line")
+    left_to("invoice_line", _LEFT_LINE, pl.when(line.str.contains(r"^\d+$")).then(line))
+    if (long_lin >= 0).any():
+        helpers["_lin_long"] = t.segment_column(long_lin)
         fixed["distributor_sku"] = pl.coalesce(
-            pl.col("distributor_sku"), sku_from_segment(spec, settings.element, pl.col("_lin_long"))
+            pl.col("distributor_sku"), sku_from_segment(settings.spec, settings.element, pl.col("_lin_long"))
         )
-    address_parts = (
-        "_customer_address1",
-        "_customer_address2",
-        "_customer_city",
-        "_customer_state",
-        "_customer_postal",
-    )
-    if any(views[name].valid.any() for name in address_parts):
-        for name in address_parts:
-            helpers[name] = t.column(name, views[name])
+    if any(valid[value].any() for value in _ADDRESS_PARTS):
+        for value in _ADDRESS_PARTS:
+            helpers[VALUES_867[value]] = t.column(VALUES_867[value], words[value], valid[value])
         street = pl.concat_str(
             [pl.col("_customer_address1"), pl.col("_customer_address2")], separator=" ", ignore_nulls=True
         )

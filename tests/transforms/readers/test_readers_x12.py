@@ -801,3 +801,33 @@ def test_delimiters_that_are_not_ascii_read_like_ascii_ones(tmp_path: Path) -> N
 
     assert frame.equals(ascii_frame)
     assert notes == [] and skipped["empty_transaction_set"] == 0
+
+
+def test_each_value_falls_back_to_its_next_source(tmp_path: Path) -> None:
+    """A value whose first source is missing, empty or unfit takes the next one: the unit from UIT01
+    when QTY03 starts with the component separator, the price from CTP03 without UIT02, the invoice
+    from the PTD loop's PTD05 without a REF IV in the item, the invoice line from LIN01 without a REF
+    LI, the date from a DTM07 range when DTM02 is empty, the contact from PER06 when PER03 is not it."""
+    body = ["ST*867*0001", "BPT*00*R1*20240105*SD", "N1*EN*JO DOE", "PER*IC*JO*FX*1*EM*jo@example.com"]
+    body += ["PTD*SS", "DTM*003*20240103", "QTY*32*1*>X", "LIN*1*VP*A1", "UIT*EA", "CTP**UCP*4.50"]
+    body += ["REF*IV*INV9", "REF*LI*0042", "AMT*1*4.50"]
+    body += ["PTD*BN***IV*PTDINV", "DTM*011*****RD8*20240201-20240229", "QTY*32*2*BX>12", "LIN*7*VP*A2"]
+    body += ["UIT*CA*3.00", "CTT*2"]
+
+    frame, _, notes = read(write(tmp_path, envelope([body])), tmp_path / "work")
+
+    assert notes == []
+    assert frame.select(
+        "unit_of_measure", "unit_price", "invoice_number", "invoice_line", "transaction_date", "quantity",
+        "net_amount", "end_customer_email", "end_customer_phone",
+    ).rows() == [
+        ("EA", "4.50", "INV9", "0042", "2024-01-03", "1", "4.50", "jo@example.com", None),
+        ("BX", "3.00", "PTDINV", "7", "2024-02-01", "-2", None, "jo@example.com", None),
+    ]  # fmt: skip
+
+
+def test_the_install_step_compiles_both_transaction_sets() -> None:
+    """`make install` reads a one-item 867 and an 852 (two locations) through the compiled passes."""
+    from transforms.readers.x12_stream import compile_passes
+
+    assert compile_passes() == 3
