@@ -72,5 +72,13 @@ def test_the_harness_measures_every_step_of_every_feed(tmp_path: Path) -> None:
         )
         assert row, f"no row for {step}"
         assert float(row.group(1)) > 0 and int(row.group(2).replace(",", "")) > 0
-    assert "10,000 lines, empty warehouse" in report and "warehouse holding 2,000 lines" in report
+    for step in (
+        "10,000 lines, fresh home",
+        "10,000 lines, empty warehouse (set up)",
+        "warehouse holding 2,000 lines",
+    ):
+        assert re.search(rf"\| [^|]*{re.escape(step)}[^|]* \| ([0-9.]+) s \| ([0-9,]+) MiB \|", report), step
+    assert re.search(
+        r"Ratio \(history / empty warehouse set up\): [0-9.]+ \(history / fresh home: [0-9.]+\)", report
+    )
     assert re.search(r"polars \d", report) and "cores" in report
