@@ -69,6 +69,28 @@ def copy_hashing(path: Path, target: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def partial_copy_path(incoming: Path, path: Path) -> Path:
+    """Where this process copies `path` before it has a content address: `<pid>-<name hex>.partial`.
+    Partial copies that processes no longer running left (killed mid-copy) are removed first: they
+    hold a received file's bytes, which nothing else would ever delete (nor `forget` erase)."""
+    incoming.mkdir(parents=True, exist_ok=True)
+    for stale in incoming.glob("*.partial"):
+        owner = stale.name.split("-", 1)[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not _process_running(int(owner)):
+            stale.unlink(missing_ok=True)
+    return incoming / f"{os.getpid()}-{path.name.encode('utf-8', 'replace').hex()[:40]}.partial"
+
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class LandedBytes:
     """Where a received file's bytes now live in landing."""
@@ -229,9 +251,7 @@ class LocalStorage(WarehouseStorage):
     def land(self, path: Path) -> LandedBytes:
         """Hashed while copied to a temporary name, synced, and renamed into place (read-only)."""
         self.landing_root.mkdir(parents=True, exist_ok=True)
-        staging_dir = self.landing_root / ".incoming"
-        staging_dir.mkdir(exist_ok=True)
-        partial = staging_dir / f"{os.getpid()}-{path.name.encode('utf-8', 'replace').hex()[:40]}.partial"
+        partial = partial_copy_path(self.landing_root / ".incoming", path)
         sha256, size = copy_hashing(path, partial)
         source_file = self.landing_uri(sha256, path.suffix)
         final = self.local_path(source_file)
@@ -406,9 +426,7 @@ class ObjectStorage(WarehouseStorage):
     def land(self, path: Path) -> LandedBytes:
         """Hashed while copied into the spool, then uploaded in one PUT unless the address holds the
         bytes already; the spool copy stays as the readers' local copy."""
-        incoming = self.spool_root / "landing" / ".incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        partial = incoming / f"{os.getpid()}-{path.name.encode('utf-8', 'replace').hex()[:40]}.partial"
+        partial = partial_copy_path(self.spool_root / "landing" / ".incoming", path)
         try:
             sha256, size = copy_hashing(path, partial)
             source_file = self.landing_uri(sha256, path.suffix)
