@@ -70,15 +70,18 @@ def copy_hashing(path: Path, target: Path) -> tuple[str, int]:
 
 
 def partial_copy_path(incoming: Path, path: Path) -> Path:
-    """Where this process copies `path` before it has a content address: `<pid>-<name hex>.partial`.
-    Partial copies that processes no longer running left (killed mid-copy) are removed first: they
-    hold a received file's bytes, which nothing else would ever delete (nor `forget` erase)."""
+    """Where this process copies `path` before it has a content address: `<pid>-<name hex>.partial`."""
     incoming.mkdir(parents=True, exist_ok=True)
+    return incoming / f"{os.getpid()}-{path.name.encode('utf-8', 'replace').hex()[:40]}.partial"
+
+
+def remove_abandoned_partials(incoming: Path) -> None:
+    """Delete the partial copies in `incoming` whose process no longer runs (killed mid-copy): they
+    hold a received file's bytes, which nothing else would ever delete (nor `forget` erase)."""
     for stale in incoming.glob("*.partial"):
         owner = stale.name.split("-", 1)[0]
         if owner.isdigit() and int(owner) != os.getpid() and not _process_running(int(owner)):
             stale.unlink(missing_ok=True)
-    return incoming / f"{os.getpid()}-{path.name.encode('utf-8', 'replace').hex()[:40]}.partial"
 
 
 def _process_running(pid: int) -> bool:
@@ -252,6 +255,7 @@ class LocalStorage(WarehouseStorage):
         """Hashed while copied to a temporary name, synced, and renamed into place (read-only)."""
         self.landing_root.mkdir(parents=True, exist_ok=True)
         partial = partial_copy_path(self.landing_root / ".incoming", path)
+        remove_abandoned_partials(partial.parent)
         sha256, size = copy_hashing(path, partial)
         source_file = self.landing_uri(sha256, path.suffix)
         final = self.local_path(source_file)
@@ -427,6 +431,7 @@ class ObjectStorage(WarehouseStorage):
         """Hashed while copied into the spool, then uploaded in one PUT unless the address holds the
         bytes already; the spool copy stays as the readers' local copy."""
         partial = partial_copy_path(self.spool_root / "landing" / ".incoming", path)
+        remove_abandoned_partials(partial.parent)
         try:
             sha256, size = copy_hashing(path, partial)
             source_file = self.landing_uri(sha256, path.suffix)
