@@ -297,10 +297,26 @@ def _removals(delta: DeltaTable, distributor_id: str, load_ids: list[str]) -> li
     ]
 
 
-def _commit_actions(delta: DeltaTable, table: str, actions: list[AddAction | RemoveAction]) -> None:
-    """Commit add and remove actions to `table` (opened as `delta`) as one transaction (nothing when
-    there are none). A commit another writer made since the open is checked for conflicts and the
-    commit retried on top of it by delta-rs."""
+@_commit_retry
+def _commit_replacing(
+    storage: WarehouseStorage,
+    table: str,
+    adds: list[AddAction],
+    replaced: tuple[str, list[str]] | None = None,
+) -> None:
+    """Commit `adds` to `table` as one transaction, with `replaced` = (distributor, load ids) the
+    remove actions of those load partitions' current files too (nothing when there is nothing to do).
+
+    The partitions' files are listed from a fresh open at each attempt. delta-rs retries a commit on
+    top of another writer's only when it cannot conflict; one that removes files reads the whole table
+    to its checker, so another distributor's replacement committed in between fails it ("a concurrent
+    transaction deleted data this operation read"). The caller holds the distributor's lock, so no
+    other writer touches these partitions: the commit is simply attempted again on a fresh open."""
+    delta = open_table(storage, table)
+    actions: list[AddAction | RemoveAction] = list(adds)
+    if replaced is not None:
+        distributor_id, load_ids = replaced
+        actions += _removals(delta, distributor_id, load_ids)
     if not actions:
         return
     delta.create_write_transaction(
@@ -312,7 +328,6 @@ def _commit_actions(delta: DeltaTable, table: str, actions: list[AddAction | Rem
     )
 
 
-@_commit_retry
 def commit_data_files(
     storage: WarehouseStorage, table: str, partition: dict[str, str], files: list[DataFile], *, replace: bool
 ) -> None:
@@ -328,11 +343,9 @@ def commit_data_files(
             kept.append(data_file)
         else:
             data_file.local_path.unlink()
-    actions: list[AddAction | RemoveAction] = [_add_action(storage, f) for f in kept]
-    delta = open_table(storage, table)
-    if replace:
-        actions += _removals(delta, partition["distributor_id"], [partition["load_id"]])
-    _commit_actions(delta, table, actions)
+    adds = [_add_action(storage, f) for f in kept]
+    replaced = (partition["distributor_id"], [partition["load_id"]]) if replace else None
+    _commit_replacing(storage, table, adds, replaced)
     for data_file in kept:
         storage.release_data_file(data_file.local_path)
 
@@ -359,15 +372,13 @@ def write_partitions(
         for data_file in written:
             data_file.local_path.unlink(missing_ok=True)
         raise
-    actions: list[AddAction | RemoveAction] = []
+    adds: list[AddAction] = []
     for data_file in written:
         if pq_rows(data_file.local_path):
-            actions.append(_add_action(storage, data_file))
+            adds.append(_add_action(storage, data_file))
         else:
             data_file.local_path.unlink()
-    delta = open_table(storage, table)
-    actions += _removals(delta, distributor_id, sorted(rows_by_load))
-    _commit_actions(delta, table, actions)
+    _commit_replacing(storage, table, adds, (distributor_id, sorted(rows_by_load)))
     for data_file in written:
         storage.release_data_file(data_file.local_path)
 
@@ -386,16 +397,14 @@ def link_partitions(
     files = add_actions(storage, source).filter(
         (pl.col("partition.distributor_id") == distributor_id) & pl.col("partition.load_id").is_in(load_ids)
     )
-    actions: list[AddAction | RemoveAction] = []
+    adds: list[AddAction] = []
     linked_files: list[DataFile] = []
     for relative, load_id in files.select("path", "partition.load_id").iter_rows():
         partition = {"distributor_id": distributor_id, "load_id": load_id}
         linked = new_data_file(storage, target, partition)
         storage.copy_data_file(source, relative, linked.local_path)
         linked_files.append(linked)
-        actions.append(_add_action(storage, linked))
-    delta = open_table(storage, target)
-    actions += _removals(delta, distributor_id, load_ids)
-    _commit_actions(delta, target, actions)
+        adds.append(_add_action(storage, linked))
+    _commit_replacing(storage, target, adds, (distributor_id, load_ids))
     for linked in linked_files:
         storage.release_data_file(linked.local_path)
