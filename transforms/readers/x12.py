@@ -180,9 +180,12 @@ TRANSACTION_SET_NAMES: dict[str, str] = {
 
 READ_TRANSACTION_SETS = ("867", "852")
 
-CHUNK_CHARS = 1 << 21
+CHUNK_CHARS = 1 << 22
 """Characters decoded before a chunk is cut into segments and read: peak memory is set by this
-and `x12_stream.RECORD_THREADS`, not by the file (see benchmarks/x12_throughput.py)."""
+and `x12_stream.RECORD_THREADS`, not by the file (see benchmarks/x12_throughput.py). Larger
+chunks read faster, for more memory: a 1 GB 867 read at 84-101 MB/s in 370 MiB with 2 MiB
+chunks, 103-113 MB/s in 456 MiB with 4 MiB, 111-121 MB/s in 642 MiB with 8 MiB (2 cores,
+benchmarks/RESULTS.md)."""
 
 SNIFF_BYTES = 1 << 16
 MAX_NOTES = 20
