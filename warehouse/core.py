@@ -44,10 +44,12 @@ CORE_TABLES = {"sellout": "staging_sellout", "inventory": "staging_inventory"}
 DATE_FIELDS = {"sellout": "transaction_date", "inventory": "snapshot_date"}
 RECENCY = ["received_at", "source_name", "load_id"]
 _RANK = "_arrival_rank"
-ENRICH_SLICE_ROWS = 1_000_000
+ENRICH_SLICE_ROWS = 500_000
 """A load's rows pass from staging through enrichment into core in slices of at most this many
 source rows, each its own Parquet file: Polars' streaming engine holds more the more rows one sink
-writes, so slicing keeps an update's memory flat whatever the size of the file (about 0.7 GiB)."""
+writes, so slicing keeps an update's memory flat whatever the size of the file. Against 1,000,000:
+a 5M-line CSV ingest peaks at 865-921 MiB instead of 960, a 1M-line-item 867 at 990 MiB instead
+of 1,187, in the same time (2026-11-24)."""
 
 
 @dataclass(frozen=True)
