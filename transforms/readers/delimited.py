@@ -31,6 +31,7 @@ Definitions shared by both paths, so they number, count and refuse records ident
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -59,6 +60,13 @@ from transforms.readers.common import (
     transcode_to_utf8,
     unique_column_names,
 )
+
+CSV_CHUNK_BYTES = 4 << 20
+"""Bytes of CSV text Polars' streaming scan cuts per chunk. Polars has no `scan_csv` argument for
+it, only the `POLARS_CSV_CHUNK_SIZE` environment variable, read when a scan runs: this module sets
+it unless it is set already (so an operator can still choose). With Polars' own default a 5M-line
+ingest peaked at 960-990 MiB; with 4 MiB at 700-725 MiB, in the same time (benchmarks/RESULTS.md)."""
+os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
 
 POLARS_READ_ERRORS: tuple[type[BaseException], ...] = (
     pl.exceptions.PolarsError,
