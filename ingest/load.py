@@ -32,7 +32,14 @@ from schemas.rules import RuleContext
 from schemas.tables import TABLE_COLUMNS, TIMESTAMP
 from transforms.drift import detect_drift, has_named_header, header_from_json, header_json, source_header
 from transforms.normalize import normalize_records
-from transforms.readers import POLARS_READ_ERRORS, ROW_KIND, ReadResult, UnreadableFileError, read_records
+from transforms.readers import (
+    POLARS_READ_ERRORS,
+    ROW_KIND,
+    ReadResult,
+    UnreadableFileError,
+    estimate_records,
+    read_records,
+)
 from transforms.validate import RULE_COLUMN, flag_failures, quarantine_records
 from warehouse.faults import crash_point
 from warehouse.ledger import LandedFile, LoadRow, load_statuses, load_warnings, previous_header, write_load
@@ -113,7 +120,7 @@ def load_landed_file(
             scratch = Path(tempfile.mkdtemp(prefix=f"{row.load_id}-", dir=context.work_dir))
             local = context.storage.local_path(landed.source_file)
             context.progress.file_started(
-                landed.source_name, landed.bytes, estimate_records(local, landed.bytes)
+                landed.source_name, landed.bytes, estimate_records(local, landed.bytes, route.spec.format)
             )
             try:
                 counts, notes = _load_with_fallback(context, route.spec, landed, row, scratch)
@@ -320,22 +327,6 @@ def quarantine_rate_warning(row: LoadRow, threshold: float) -> str | None:
         f"{threshold:.0%} threshold (settings quarantine_rate_warn): see "
         f"`throughline query \"select source_row, rule, message from quarantine where load_id = '{row.load_id}'\"`"
     )
-
-
-SAMPLE_BYTES = 1 << 16
-
-
-def estimate_records(path: Path, size: int) -> int | None:
-    """Roughly how many records a text file holds, from the line length of its first 64 KiB."""
-    try:
-        with path.open("rb") as handle:
-            sample = handle.read(SAMPLE_BYTES)
-    except OSError:
-        return None
-    lines = sample.count(b"\n")
-    if not lines or len(sample) < SAMPLE_BYTES:
-        return lines or None
-    return int(size / (len(sample) / lines))
 
 
 def quarantine_sources(spec: FeedSpec) -> set[str]:

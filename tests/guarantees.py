@@ -125,6 +125,15 @@ GUARANTEES: tuple[Guarantee, ...] = (
         ),
     ),
     Guarantee(
+        "Distributors load side by side",
+        "Two distributors' loads replacing their own partitions of one core table at the same moment, "
+        "in two processes, all commit (neither fails on the other's commit), and each partition ends "
+        "holding exactly its last rows.",
+        (
+            "tests/warehouse/test_concurrent_replacements.py::test_two_distributors_replacing_their_partitions_at_once_all_commit",
+        ),
+    ),
+    Guarantee(
         "Exactly once: a crash between data and ledger",
         "A load killed after writing its rows but before writing its ledger row is finished once when "
         "the same bytes arrive again under another name.",

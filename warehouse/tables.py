@@ -276,6 +276,20 @@ def _add_action(storage: WarehouseStorage, data_file: DataFile) -> AddAction:
     )
 
 
+def _adds_of_written(
+    storage: WarehouseStorage, files: list[DataFile]
+) -> tuple[list[AddAction], list[DataFile]]:
+    """(add actions, files kept) of freshly written data files: a file holding no rows is deleted,
+    not committed; each other one is published where the table reads it."""
+    kept: list[DataFile] = []
+    for data_file in files:
+        if pq_rows(data_file.local_path):
+            kept.append(data_file)
+        else:
+            data_file.local_path.unlink()
+    return [_add_action(storage, data_file) for data_file in kept], kept
+
+
 def _removals(delta: DeltaTable, distributor_id: str, load_ids: list[str]) -> list[RemoveAction]:
     """Remove actions for every current file of the given load partitions of the table `delta` opens."""
     current = _add_actions_of(delta)
@@ -337,13 +351,7 @@ def commit_data_files(
     Files holding no rows are deleted, not committed. Callers hold the distributor's lock, so the
     partition's files cannot change between listing them here and the commit.
     """
-    kept = []
-    for data_file in files:
-        if pq_rows(data_file.local_path):
-            kept.append(data_file)
-        else:
-            data_file.local_path.unlink()
-    adds = [_add_action(storage, f) for f in kept]
+    adds, kept = _adds_of_written(storage, files)
     replaced = (partition["distributor_id"], [partition["load_id"]]) if replace else None
     _commit_replacing(storage, table, adds, replaced)
     for data_file in kept:
@@ -372,14 +380,9 @@ def write_partitions(
         for data_file in written:
             data_file.local_path.unlink(missing_ok=True)
         raise
-    adds: list[AddAction] = []
-    for data_file in written:
-        if pq_rows(data_file.local_path):
-            adds.append(_add_action(storage, data_file))
-        else:
-            data_file.local_path.unlink()
+    adds, kept = _adds_of_written(storage, written)
     _commit_replacing(storage, table, adds, (distributor_id, sorted(rows_by_load)))
-    for data_file in written:
+    for data_file in kept:
         storage.release_data_file(data_file.local_path)
 
 

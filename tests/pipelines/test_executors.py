@@ -62,8 +62,10 @@ def _step(run_id: str) -> str:
 def test_each_run_gets_its_own_dask_task_where_a_shared_key_would_get_another_runs_result() -> None:
     """Two runs, each with its own client as each run worker has one: under dagster-dask's own key
     (`<job>.<step>`) the second run is handed the first one's events; under ours each runs its step."""
+    # ":0": the dashboard takes a free port. None means Dask's 8787; when any other process holds
+    # that port, Dask's warning (an error under pytest) fails the cluster's start.
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
         Client(cluster) as first_run,
         Client(cluster) as second_run,
     ):

@@ -52,6 +52,7 @@ def test_the_harness_measures_every_step_of_every_feed(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     report = results.read_text(encoding="utf-8")
+    assert "CSV feeds: best time of 2 interleaved round(s)" in report
     for feed in ("comma CSV (Northwind)", "semicolon cp1252 CSV (Rheinland)"):
         section = report[report.index(feed) :]
         for step in STEPS:

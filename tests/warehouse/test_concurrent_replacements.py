@@ -13,6 +13,7 @@ import pytest
 
 from schemas.settings import ThroughlineSettings
 from schemas.tables import TABLE_COLUMNS
+from tests.guarantees import Figures
 from warehouse.storage import WarehouseStorage, storage_for
 from warehouse.tables import ensure_tables, scan_table, write_partitions
 
@@ -54,7 +55,9 @@ def _replace_repeatedly(home: Path, distributor_id: str, start: Event) -> None:
         )
 
 
-def test_two_distributors_replacing_their_partitions_at_once_all_commit(tmp_path: Path) -> None:
+def test_two_distributors_replacing_their_partitions_at_once_all_commit(
+    tmp_path: Path, figures: Figures
+) -> None:
     home = tmp_path / "home"
     ensure_tables(_storage(home))
     spawn = multiprocessing.get_context("spawn")
@@ -72,5 +75,10 @@ def test_two_distributors_replacing_their_partitions_at_once_all_commit(tmp_path
 
     stored = scan_table(_storage(home), TABLE).select("distributor_id", "load_id", "source_row").collect()
     expected = {(d, load, REPLACEMENTS - 1) for d in DISTRIBUTORS for load in LOADS}
+    figures.add(
+        trials=len(DISTRIBUTORS) * REPLACEMENTS,
+        rows_checked=stored.height,
+        rows_lost=2 * len(expected - set(stored.iter_rows())),
+    )
     assert stored.height == 2 * len(expected)
     assert set(stored.iter_rows()) == expected

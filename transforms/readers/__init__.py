@@ -13,7 +13,8 @@ Beside the records, `ReadResult.skipped` counts every physical line or sheet row
 record, by reason (see `SKIP_REASONS`), and `ReadResult.notes` lists problems that did not stop the
 read. A file that cannot be read at all raises `UnreadableFileError`; one that breaches a
 `ReadLimits` bound raises its subclass `LimitExceededError`. Mapping to canonical columns and typing
-happen in `transforms.normalize`, not here. This module only dispatches on the format.
+happen in `transforms.normalize`, not here. This module only dispatches on the format (to read a
+file, and to estimate its records for a progress bar).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from transforms.readers.delimited import POLARS_READ_ERRORS, read_delimited
 from transforms.readers.excel import read_excel
 from transforms.readers.fixed_width import read_fixed_width
 from transforms.readers.json_records import read_json_records
+from transforms.readers.x12 import estimate_records as estimate_x12_records
 from transforms.readers.x12 import read_x12
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "LimitExceededError",
     "ReadResult",
     "UnreadableFileError",
+    "estimate_records",
     "read_delimited",
     "read_excel",
     "read_fixed_width",
@@ -88,3 +91,22 @@ def read_records(
     if isinstance(file_format, X12Format):
         return read_x12(path, file_format, work_dir, limits)
     raise TypeError(f"no reader for file format {type(file_format).__name__}")
+
+
+SAMPLE_BYTES = 1 << 16
+
+
+def estimate_records(path: Path, size: int, file_format: FileFormat) -> int | None:
+    """Roughly how many records `read_records` will give, from the file's first 64 KiB, for a
+    progress bar: an X12 interchange's record segments, any other file's lines."""
+    if isinstance(file_format, X12Format):
+        return estimate_x12_records(path, size, file_format)
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+    except OSError:
+        return None
+    lines = sample.count(b"\n")
+    if not lines or len(sample) < SAMPLE_BYTES:
+        return lines or None
+    return int(size / (len(sample) / lines))

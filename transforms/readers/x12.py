@@ -134,6 +134,7 @@ __all__ = [
     "X12_SKIP_REASONS",
     "Delimiters",
     "describe_transaction_set",
+    "estimate_records",
     "read_delimiters",
     "read_x12",
     "sniff_in",
@@ -257,6 +258,25 @@ def _head_text(path: Path, encoding: str, size: int = SNIFF_BYTES) -> str:
         if len(text) >= size:
             break
     return text.lstrip(_WHITESPACE)
+
+
+RECORD_SEGMENTS = {"867": "QTY", "852": "LIN"}
+"""The segment each record of a transaction set comes from (an 867 line item, an 852 item loop)."""
+
+
+def estimate_records(path: Path, size: int, spec: X12Format) -> int | None:
+    """Roughly how many records the interchange holds: its `RECORD_SEGMENTS` among the first
+    `SNIFF_BYTES`, scaled to `size` (for a progress bar); None when the head cannot tell."""
+    try:
+        head = _head_text(path, spec.encoding)
+        delimiters = read_delimiters(head, path)
+    except (OSError, UnicodeDecodeError, UnreadableFileError):
+        return None
+    tag = RECORD_SEGMENTS[spec.transaction_set] + delimiters.element
+    records = sum(segment.strip(_WHITESPACE).startswith(tag) for segment in head.split(delimiters.segment))
+    if not records or len(head) < SNIFF_BYTES:
+        return records or None
+    return int(size / (len(head) / records))
 
 
 def sniff_transaction_set(path: Path, encoding: str = "utf-8") -> str | None:
