@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -167,17 +167,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from connectors.folder import list_inbox
     from sampledata.demo import demo_sources
     from sampledata.generator import copy_feed_specs, generate_samples
-    from sampledata.reference import copy_reference
+    from sampledata.reference import write_reference
 
     settings = _settings()
     settings.ensure_layout()
     ensure_demo_key(settings)
+    as_of = args.as_of or _live_as_of()
     copied = copy_feed_specs(settings.feeds_dir)
     err(f"demo: {len(copied)} sample feed specs in {settings.feeds_dir}")
     if not any(settings.reference_dir.glob("*.csv")):
-        reference = copy_reference(settings.reference_dir)
+        reference = write_reference(settings.reference_dir, as_of)
         err(f"demo: {len(reference)} sample reference files in {settings.reference_dir}")
-    generate_samples(settings.inbox_dir, seed=args.seed, as_of=args.as_of)
+    generate_samples(settings.inbox_dir, seed=args.seed, as_of=as_of)
+    err(f"demo: the sample's weeks end {as_of - timedelta(days=1)} (as of {as_of})")
     with demo_sources(settings.home) as sources:
         waiting = [f.path for f in list_inbox(settings.inbox_dir)]
         err(f"demo: {len(waiting)} sample files in {settings.inbox_dir}; loading them")
@@ -192,6 +194,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     err(f"demo: scorecards of {len(published.reports.pages)} partners in {published.reports.index}")
     write_frame(summary(settings), args.format)
     return 1 if problems or any(result.error for result in pulls) else 0
+
+
+def _live_as_of() -> date:
+    from sampledata.generator import live_as_of
+
+    return live_as_of(datetime.now(UTC).date())
 
 
 def _pull(settings: ThroughlineSettings, args: argparse.Namespace, distributors, environ=None):
@@ -674,12 +682,13 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 def cmd_samples(args: argparse.Namespace) -> int:
     from sampledata.generator import copy_feed_specs, generate_samples, write_truth
-    from sampledata.reference import copy_reference
+    from sampledata.reference import write_reference
 
     out = Path(args.out)
-    truth = generate_samples(out / "inbox", seed=args.seed, as_of=args.as_of)
+    as_of = args.as_of or _live_as_of()
+    truth = generate_samples(out / "inbox", seed=args.seed, as_of=as_of)
     copy_feed_specs(out / "feeds")
-    copy_reference(out / "reference")
+    write_reference(out / "reference", as_of)
     write_truth(truth, out / "truth.json")
     err(
         f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, reference data in "
@@ -741,7 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="sample generator seed (default 7)")
     demo.add_argument(
-        "--as-of", type=_iso_date, default=date(2026, 11, 16), help="sample as-of date (default 2026-11-16)"
+        "--as-of",
+        type=_iso_date,
+        help="the sample's as-of date: its four weeks end the Sunday before (default: the Monday of "
+        "the week holding today - 2 days, so the last week is just due and one report is missing)",
     )
     demo.set_defaults(handler=cmd_demo)
 
@@ -957,7 +969,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     samples.add_argument("out", metavar="DIR")
     samples.add_argument("--seed", type=int, default=7)
-    samples.add_argument("--as-of", type=_iso_date, default=date(2026, 11, 16))
+    samples.add_argument(
+        "--as-of", type=_iso_date, help="the sample's as-of date (default: as `demo` picks it from today)"
+    )
     samples.set_defaults(handler=cmd_samples)
     return parser
 

@@ -49,9 +49,10 @@ class DemoSources:
     api_records: int
 
 
-def _records_of(path: Path) -> list[dict]:
-    """The JSON-lines file's records, each stamped with an `updated_at` (a minute apart)."""
-    changed = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+def _records_of(path: Path, week: str) -> list[dict]:
+    """The JSON-lines file's records of the week starting `week` (YYYYMMDD), each stamped with an
+    `updated_at` a minute apart from 06:00 the Monday after, when the week's file arrives."""
+    changed = datetime.strptime(week, "%Y%m%d").replace(hour=6, tzinfo=UTC) + timedelta(days=7)
     records = []
     for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
@@ -137,7 +138,8 @@ def demo_sources(home: Path) -> Iterator[DemoSources]:
     pacific_files = (
         sorted((inbox / PACIFIC).glob("pacific_sellout_*.jsonl")) if (inbox / PACIFIC).is_dir() else []
     )
-    records = _records_of(pacific_files[-1]) if pacific_files else []
+    week = pacific_files[-1].stem.rsplit("_", 1)[-1] if pacific_files else "00000000"
+    records = _records_of(pacific_files[-1], week) if pacific_files else []
     if pacific_files:
         pacific_files[-1].unlink()
     password, token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -160,7 +162,6 @@ def demo_sources(home: Path) -> Iterator[DemoSources]:
                 "timeout_seconds": 10,
             },
         )
-        week = pacific_files[-1].stem.rsplit("_", 1)[-1] if pacific_files else "00000000"
         _api_spec(feeds, simulator.base_url, week)
         yield DemoSources(
             environ={SFTP_PASSWORD_ENV: password, API_TOKEN_ENV: token},

@@ -40,8 +40,12 @@ from sampledata.truth import (
 
 DEFAULT_SEED = 7
 DEFAULT_AS_OF = date(2026, 11, 16)
+"""The fixed as-of date of the tests' sample (a Monday); the demo's follows the clock (`live_as_of`)."""
 WEEKS = 4
 """Weekly reports per distributor: the complete weeks (Monday to Sunday) before the as-of date."""
+DUE_AFTER_WEEK_DAYS = 9
+"""A weekly report is due 9 days after its Monday: the Sunday it ends plus the pipeline's default 3
+grace days (`marts.data_quality.DEFAULT_GRACE_DAYS`)."""
 
 CENT = Decimal("0.01")
 PRICE_PLACES = Decimal("0.0001")
@@ -917,6 +921,17 @@ def _write_852(path: Path, rows: list[StockRow], monday: date, created: datetime
 
 # --------------------------------------------------------------------------------------------------
 # The scenario.
+
+
+def live_as_of(today: date) -> date:
+    """The as-of date a demo run on `today` uses: the Monday of the week holding `today` - 2 days.
+
+    The sample then always looks current: its last week (the Monday before that one) is due on
+    as-of + 2 days, on or before `today`, so Albion's deliberately missing report shows as missing;
+    the week after it falls due on as-of + 9 days, after `today`, so no other report is missing yet.
+    """
+    shifted = today - timedelta(days=DUE_AFTER_WEEK_DAYS - 7)
+    return shifted - timedelta(days=shifted.weekday())
 
 
 def report_weeks(as_of: date) -> list[date]:

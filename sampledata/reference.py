@@ -3,7 +3,9 @@ rebate programs and approved aliases, built from the generator's own tables, wit
 
 `write_reference(folder)` writes the files a home's `reference/` folder holds (the same bytes as
 the copy shipped in `sampledata/reference/`, which a test keeps in step); `reference_truth()` says
-what the pipeline must make of them. Deterministic: fixed tables and seeded draws, no clock.
+what the pipeline must make of them. Deterministic: fixed tables and seeded draws, no clock. The
+dates that must stay near the sample's weeks (certifications, alias approvals, quotas, rebate
+programs, rates) follow the as-of date they are written for; the shipped copy is the default's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from importlib import resources
+from itertools import product
 from pathlib import Path
 
 from sampledata.generator import (
@@ -129,52 +132,76 @@ CERTIFICATIONS: tuple[tuple[str, str, date, date | None], ...] = (
 )
 """(partner, certification, earned_on, expires_on or None for no expiry). Within 30 days of the
 as-of date 2026-11-16: P0004's Wireless Associate (11-30) and P0005's Security Professional
-(12-10); P0012's expired on 2026-09-30."""
+(12-10); P0012's expired on 2026-09-30. A sample of another as-of date moves them with it
+(`certifications(as_of)`)."""
 
-REBATE_PROGRAMS_YAML = """\
+
+def certifications(as_of: date = DEFAULT_AS_OF) -> tuple[tuple[str, str, date, date | None], ...]:
+    """CERTIFICATIONS moved by as many days as `as_of` is from DEFAULT_AS_OF, so the same ones
+    lapse soon, whenever the sample is generated."""
+    shift = as_of - DEFAULT_AS_OF
+    return tuple(
+        (pid, name, earned + shift, expires + shift if expires else None)
+        for pid, name, earned, expires in CERTIFICATIONS
+    )
+
+
+def _aliases(as_of: date) -> tuple[tuple[str, str, str, str, str, str, str], ...]:
+    """ALIASES, approved as long before `as_of` as before DEFAULT_AS_OF."""
+    shift = as_of - DEFAULT_AS_OF
+    return tuple(
+        (*alias[:5], (date.fromisoformat(alias[5]) + shift).isoformat(), alias[6]) for alias in ALIASES
+    )
+
+
+REBATE_PROGRAMS_TEMPLATE = """\
 # Rebate programs. A program covers `skus`, product `families` or both, runs from period_start to
 # period_end (inclusive) and pays partners of the eligible tiers by its rule, in the base currency:
 #   percent_above_threshold: `percent` of the covered revenue above `threshold` over the period;
 #   growth_kicker: `percent` of the covered revenue when it grew by `min_growth_percent` or more over
 #   the baseline (`previous_period`: the same number of days just before period_start; `prior_year`).
 programs:
-  - program_id: WIFI7-LAUNCH-Q4
+  - program_id: WIFI7-LAUNCH-Q{quarter}
     name: Wi-Fi 7 launch rebate
     skus: [AX-1000, AX-2000]
-    period_start: 2026-10-01
-    period_end: 2026-12-31
+    period_start: {quarter_start}
+    period_end: {quarter_end}
     eligible_tiers: [Silver, Gold, Platinum]
     rule:
       type: percent_above_threshold
       percent: 3
       threshold: 5000
-  - program_id: SECURITY-GROWTH-H2
+  - program_id: SECURITY-GROWTH-H{half}
     name: Security growth kicker
     families: [Security]
-    period_start: 2026-07-01
-    period_end: 2026-12-31
+    period_start: {half_start}
+    period_end: {half_end}
     eligible_tiers: [Gold, Platinum]
     rule:
       type: growth_kicker
       percent: 2
       min_growth_percent: 10
       baseline: previous_period
-  - program_id: SWITCHING-2026
+  - program_id: SWITCHING-{year}
     name: Switching volume rebate
     families: [Switching]
-    period_start: 2026-01-01
-    period_end: 2026-12-31
+    period_start: {year_start}
+    period_end: {year_end}
     eligible_tiers: [Registered, Silver, Gold, Platinum]
     rule:
       type: percent_above_threshold
       percent: 1.5
       threshold: 0
 """
+"""The rebate programs, in the calendar of the as-of date: a launch rebate over its quarter, a growth
+kicker over its half year, a volume rebate over its year (`rebate_programs(as_of)`)."""
 
 FX_START = date(2025, 11, 3)
-"""Rates from a year before the sample's first week to the as-of date: business days only (the
-as-of join carries Friday's rate over the weekend), no rates on the year-end holidays below."""
-FX_HOLIDAYS = (date(2025, 12, 25), date(2025, 12, 26), date(2026, 1, 1))
+"""Rates from a year before the default sample's first week to the as-of date: business days only
+(the as-of join carries Friday's rate over the weekend), no rates on the year-end holidays below.
+The walk is seeded, so a day's rate is the same whatever the as-of date."""
+FX_HOLIDAYS = ((12, 25), (12, 26), (1, 1))
+"""(month, day) of the holidays without rates, in every year."""
 
 
 @dataclass(frozen=True)
@@ -193,15 +220,42 @@ class RebateProgram:
     min_growth_percent: Decimal | None = None
 
 
-REBATE_PROGRAMS = (
-    RebateProgram("WIFI7-LAUNCH-Q4", ("AX-1000", "AX-2000"), (), date(2026, 10, 1), date(2026, 12, 31),
-                  ("Silver", "Gold", "Platinum"), "percent_above_threshold", Decimal("3"), Decimal("5000")),
-    RebateProgram("SECURITY-GROWTH-H2", (), ("Security",), date(2026, 7, 1), date(2026, 12, 31),
-                  ("Gold", "Platinum"), "growth_kicker", Decimal("2"), min_growth_percent=Decimal("10")),
-    RebateProgram("SWITCHING-2026", (), ("Switching",), date(2026, 1, 1), date(2026, 12, 31),
-                  ("Registered", "Silver", "Gold", "Platinum"), "percent_above_threshold", Decimal("1.5"),
-                  Decimal("0")),
-)  # fmt: skip
+def rebate_programs(as_of: date = DEFAULT_AS_OF) -> tuple[RebateProgram, ...]:
+    """The sample's programs in the calendar of `as_of` (what `rebate_programs.yaml` holds)."""
+    quarter, half = (as_of.month - 1) // 3 + 1, (as_of.month - 1) // 6 + 1
+    quarter_start, half_start = date(as_of.year, 3 * quarter - 2, 1), date(as_of.year, 6 * half - 5, 1)
+    year_start, year_end = date(as_of.year, 1, 1), date(as_of.year, 12, 31)
+    return (
+        RebateProgram(f"WIFI7-LAUNCH-Q{quarter}", ("AX-1000", "AX-2000"), (), quarter_start,
+                      _month_end(quarter_start, 3), ("Silver", "Gold", "Platinum"), "percent_above_threshold",
+                      Decimal("3"), Decimal("5000")),
+        RebateProgram(f"SECURITY-GROWTH-H{half}", (), ("Security",), half_start, _month_end(half_start, 6),
+                      ("Gold", "Platinum"), "growth_kicker", Decimal("2"), min_growth_percent=Decimal("10")),
+        RebateProgram(f"SWITCHING-{as_of.year}", (), ("Switching",), year_start, year_end,
+                      ("Registered", "Silver", "Gold", "Platinum"), "percent_above_threshold", Decimal("1.5"),
+                      Decimal("0")),
+    )  # fmt: skip
+
+
+def _month_end(start: date, months: int) -> date:
+    """The last day of the `months`-month span starting on the first of `start`'s month."""
+    following = start.month - 1 + months
+    return date(start.year + following // 12, following % 12 + 1, 1) - timedelta(days=1)
+
+
+def _rebate_programs_yaml(as_of: date) -> str:
+    launch, growth, volume = rebate_programs(as_of)
+    return REBATE_PROGRAMS_TEMPLATE.format(
+        quarter=launch.program_id[-1],
+        quarter_start=launch.period_start,
+        quarter_end=launch.period_end,
+        half=growth.program_id[-1],
+        half_start=growth.period_start,
+        half_end=growth.period_end,
+        year=as_of.year,
+        year_start=volume.period_start,
+        year_end=volume.period_end,
+    )
 
 
 @dataclass(frozen=True)
@@ -301,7 +355,7 @@ def _fx_rates(as_of: date) -> dict[tuple[date, str], Decimal]:
         drift = Decimal(0)
         day = FX_START
         while day <= as_of:
-            if day.weekday() < 5 and day not in FX_HOLIDAYS:
+            if day.weekday() < 5 and (day.month, day.day) not in FX_HOLIDAYS:
                 drift = max(
                     Decimal("-0.04"), min(Decimal("0.04"), drift + Decimal(rng.randint(-40, 40)) / 10000)
                 )
@@ -310,15 +364,16 @@ def _fx_rates(as_of: date) -> dict[tuple[date, str], Decimal]:
     return rates
 
 
-def _quotas() -> dict[tuple[str, str], Decimal]:
+def _quotas(as_of: date) -> dict[tuple[str, str], Decimal]:
+    """Monthly targets of every partner for each year from QUOTA_YEAR to `as_of`'s."""
     quotas = {}
     for index, partner in enumerate(PARTNERS):
         tier = PROFILES[partner.partner_id][0]
-        for month in range(1, 13):
+        for year, month in product(range(QUOTA_YEAR, max(QUOTA_YEAR, as_of.year) + 1), range(1, 13)):
             seasonal = Decimal(100 + (month % 3) * 5 + (index % 4) * 10) / 100
-            quotas[(partner.partner_id, f"{QUOTA_YEAR}-{month:02d}")] = (
-                MONTHLY_QUOTA[tier] * seasonal
-            ).quantize(Decimal("1"))
+            quotas[(partner.partner_id, f"{year}-{month:02d}")] = (MONTHLY_QUOTA[tier] * seasonal).quantize(
+                Decimal("1")
+            )
     return quotas
 
 
@@ -371,7 +426,7 @@ def reference_files(as_of: date = DEFAULT_AS_OF) -> dict[str, str]:
             ],
             [
                 [d, name, postal, country, pid, "manual", approved, note]
-                for d, name, postal, country, pid, approved, note in ALIASES
+                for d, name, postal, country, pid, approved, note in _aliases(as_of)
             ],
         ),
         "products.csv": _csv(
@@ -393,17 +448,17 @@ def reference_files(as_of: date = DEFAULT_AS_OF) -> dict[str, str]:
         ),
         "quotas.csv": _csv(
             ["partner_id", "period", "target_base"],
-            [[pid, period, f"{target}"] for (pid, period), target in _quotas().items()],
+            [[pid, period, f"{target}"] for (pid, period), target in _quotas(as_of).items()],
         ),
         "certifications.csv": _csv(
             ["partner_id", "certification", "earned_on", "expires_on"],
             [
                 [pid, name, earned.isoformat(), expires.isoformat() if expires else ""]
-                for pid, name, earned, expires in CERTIFICATIONS
+                for pid, name, earned, expires in certifications(as_of)
             ],
         ),
         "tiers.yaml": _tiers_yaml(),
-        "rebate_programs.yaml": REBATE_PROGRAMS_YAML,
+        "rebate_programs.yaml": _rebate_programs_yaml(as_of),
     }
 
 
@@ -461,14 +516,14 @@ def reference_truth(as_of: date = DEFAULT_AS_OF) -> ReferenceTruth:
         reported_resellers=resellers,
         sku_map=sku_map,
         fx_rates=_fx_rates(as_of),
-        quotas=_quotas(),
+        quotas=_quotas(as_of),
         tiers=TIERS,
-        certifications=CERTIFICATIONS,
+        certifications=certifications(as_of),
         expiring_certifications=tuple(
             (pid, name, expires)
-            for pid, name, _, expires in CERTIFICATIONS
+            for pid, name, _, expires in certifications(as_of)
             if expires is not None and as_of <= expires <= as_of + timedelta(days=30)
         ),
-        rebate_programs=REBATE_PROGRAMS,
+        rebate_programs=rebate_programs(as_of),
         partner_tiers=partner_tiers,
     )

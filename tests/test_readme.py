@@ -11,12 +11,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from sampledata.generator import generate_samples
+from sampledata.generator import generate_samples, report_weeks
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -44,6 +45,9 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["THROUGHLINE_HOME"] = str(home)
     first = _run([str(BIN / "throughline"), "demo", "--format", "json"], env)
     env["DEMO_SUMMARY"] = first.stdout
+    found = re.search(r"\(as of (\d{4}-\d{2}-\d{2})\)", first.stderr)
+    assert found, first.stderr[-2000:]
+    env["DEMO_AS_OF"] = found[1]  # the demo's sample follows the clock: which weeks it generated
     return env
 
 
@@ -70,7 +74,9 @@ def test_the_demo_summary_equals_what_the_views_hold(demo_env: dict[str, str]) -
 
 
 def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
-    truth = generate_samples(Path(demo_env["THROUGHLINE_HOME"]).parent / "truth")
+    truth = generate_samples(
+        Path(demo_env["THROUGHLINE_HOME"]).parent / "truth", as_of=date.fromisoformat(demo_env["DEMO_AS_OF"])
+    )
     assert int(_query("select count(distinct distributor_id) from sellout", demo_env)[1]) == len(
         truth.sellout
     )
@@ -190,9 +196,11 @@ def test_make_run_builds_the_marts_and_scorecards(demo_env: dict[str, str], tmp_
     )[1]
     assert totals == "true"
     not_received = _query(
-        "select distributor_id, status from distributor_data_quality where status <> 'received'", demo_env
+        "select distributor_id, status, period_start from distributor_data_quality where status <> 'received'",
+        demo_env,
     )[1:]
-    assert not_received == ["albion_uk,missing"]  # the sample's deliberately missing weekly report
+    last_week = report_weeks(date.fromisoformat(demo_env["DEMO_AS_OF"]))[-1]
+    assert not_received == [f"albion_uk,missing,{last_week}"]  # the sample's deliberately missing report
     supply = _query(
         "select distinct distributor_id from inventory_health where weeks_of_supply is not null order by 1",
         demo_env,

@@ -13,13 +13,13 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from sampledata.generator import generate_samples
+from sampledata.generator import DUE_AFTER_WEEK_DAYS, generate_samples, live_as_of, report_weeks
 from tests.conftest import REPO_ROOT
 from tests.system.deployment import BIN, Deployment, deployment_env, served
 
@@ -29,8 +29,10 @@ ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 LOADS = ["ops", "loads"]
 INGEST_PARTITION_SET = "ingest_partition_set"
-WEEKS = ["2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"]
-LATE = ("albion_uk", "2026-11-09")
+AS_OF = live_as_of(datetime.now(UTC).date())
+"""The as-of date `throughline demo` picks today: its last week is due, the next one is not yet."""
+WEEKS = [week.isoformat() for week in report_weeks(AS_OF)]
+LATE = ("albion_uk", WEEKS[-1])
 """The sample's late report: Albion's last weekly report never arrives (sampledata.generator)."""
 
 
@@ -42,6 +44,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         [str(BIN / "throughline"), "demo"], env=env, capture_output=True, text=True, timeout=600, cwd=root
     )
     assert demo.returncode == 0, demo.stderr[-4000:]
+    assert f"(as of {AS_OF})" in demo.stderr, "the demo ran on another day than this module was imported"
     with served(root, env) as running:
         yield running
 
@@ -202,7 +205,6 @@ def _rows(deployment: Deployment, distributor_id: str) -> tuple[pl.DataFrame, pl
 def test_after_make_run_the_late_report_fails_and_the_grid_shows_received_and_missing(
     deployment: Deployment,
 ) -> None:
-    assert datetime.now(UTC).date() >= date(2026, 11, 18), "the sample's late report is due 2026-11-18"
     sensors = deployment.graphql(
         """{ sensorsOrError(repositorySelector: {repositoryName: "__repository__",
               repositoryLocationName: "throughline"}) {
@@ -232,10 +234,10 @@ def test_after_make_run_the_late_report_fails_and_the_grid_shows_received_and_mi
     assert (evaluation["success"], evaluation["severity"]) == (False, "ERROR")
     metadata = {e["label"]: e.get("text", e.get("intValue")) for e in evaluation["metadataEntries"]}
     assert metadata["status"] == "missing"
-    assert metadata["expected_by"] == "2026-11-18"
+    assert metadata["expected_by"] == str(report_weeks(AS_OF)[-1] + timedelta(days=DUE_AFTER_WEEK_DAYS))
     assert metadata["received_on"] == "never"
-    assert metadata["last_received_period"] == "2026-11-02"
-    assert metadata["last_received_on"] == "2026-11-09"
+    assert metadata["last_received_period"] == WEEKS[-2]
+    assert metadata["last_received_on"] == WEEKS[-1]  # a week's file arrives the Monday after it
     assert "missing" in evaluation["description"]
 
     # The grid: the demo's loads (made by the CLI, outside Dagster) fill their periods; the late one is missing.
@@ -273,8 +275,8 @@ def launched(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -
     """Everything at once (after the first test saw the home as `make run` left it): the sensor's run
     and the three backfills' runs share the queue, the warehouse and the two cores."""
     drop = tmp_path_factory.mktemp("drop")
-    generate_samples(drop, as_of=date(2026, 11, 23))  # one week later: a new Northwind week
-    name = "NW_SALES_20261116.csv"
+    generate_samples(drop, as_of=AS_OF + timedelta(weeks=1))  # one week later: a new Northwind week
+    name = f"NW_SALES_{AS_OF:%Y%m%d}.csv"
     distributors = (ONE_BACKFILL, *TWO_BACKFILLS)
     before = {d: _rows(deployment, d) for d in distributors}
     inbox = deployment.home / "inbox" / "northwind_us"
@@ -297,14 +299,14 @@ def test_a_file_dropped_in_the_inbox_is_landed_by_the_daemons_sensor(
     assert run["status"] == "SUCCESS", deployment.run_failures(run["runId"])
     assert run["pipelineName"] == "ingest"
     tags = {t["key"]: t["value"] for t in run["tags"]}
-    assert tags["dagster/partition"] == "northwind_us|2026-11-16"
+    assert tags["dagster/partition"] == f"northwind_us|{AS_OF}"
     assert tags["dagster/sensor_name"] == "inbox_sensor"
     name = launched.dropped.name
     loads = deployment.query(f"select status, rows_loaded from loads where source_name = '{name}'")
     assert loads["status"].to_list() == ["loaded"] and loads["rows_loaded"][0] > 0
     assert not launched.dropped.exists()  # received: it left the inbox
-    assert "2026-11-16" in _asset_partitions(deployment, LOADS)["northwind_us"]["materialized"]
-    reconciled = _latest_check(deployment, "row_reconciliation", "northwind_us|2026-11-16")
+    assert AS_OF.isoformat() in _asset_partitions(deployment, LOADS)["northwind_us"]["materialized"]
+    reconciled = _latest_check(deployment, "row_reconciliation", f"northwind_us|{AS_OF}")
     assert reconciled["evaluation"]["success"] is True
 
 

@@ -1,0 +1,68 @@
+"""The demo's sample follows the clock: on any day its last week is just due and nothing after it,
+and the reference data written for its as-of date keeps the same story (lapsing certifications,
+quotas, running rebate programs, rates)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cli.main import main
+from marts.data_quality import DEFAULT_GRACE_DAYS, expected_periods
+from sampledata.generator import DEFAULT_AS_OF, live_as_of, report_weeks
+from sampledata.reference import reference_truth
+
+DAYS = [date(2026, 11, 18) + timedelta(days=offset) for offset in range(400)]
+"""More than a year of days, across a year end, from the first on which the fixed sample's last
+week was due."""
+
+
+def test_on_any_day_the_demo_sample_owes_exactly_its_own_weeks() -> None:
+    for today in DAYS:
+        weeks = report_weeks(live_as_of(today))
+        # The marts' own rule: every week from the first, up to the last due by today.
+        assert expected_periods("weekly", weeks[0], today, DEFAULT_GRACE_DAYS) == weeks, today
+
+
+def test_on_the_days_the_fixed_sample_was_current_the_demo_picked_it() -> None:
+    for today in DAYS[:7]:
+        assert live_as_of(today) == DEFAULT_AS_OF
+
+
+@pytest.mark.parametrize("as_of", [DEFAULT_AS_OF, date(2027, 1, 4), date(2027, 2, 15), date(2028, 7, 3)])
+def test_reference_data_keeps_its_distance_to_the_as_of_date(as_of: date) -> None:
+    reference, default = reference_truth(as_of), reference_truth()
+    shift = as_of - DEFAULT_AS_OF
+    assert [(p, c, d - shift) for p, c, d in reference.expiring_certifications] == list(
+        default.expiring_certifications
+    )
+    assert len(reference.expiring_certifications) == 2
+    months = {f"{day:%Y-%m}" for week in report_weeks(as_of) for day in (week, week + timedelta(days=6))}
+    partners = {partner_id for partner_id, _ in reference.quotas}
+    assert {(p, m) for p in partners for m in months} <= set(reference.quotas)
+    for program in reference.rebate_programs:
+        assert program.period_start <= as_of <= program.period_end, program
+    business_days = (as_of - timedelta(days=n) for n in range(10))
+    last_rate_day = next(
+        d for d in business_days if d.weekday() < 5 and (d.month, d.day) not in ((12, 25), (12, 26), (1, 1))
+    )
+    for currency in {c for _, c in default.fx_rates}:
+        assert max(d for d, c in reference.fx_rates if c == currency) == last_rate_day
+    # A day's rate does not depend on how far the series runs.
+    shared = set(default.fx_rates) & set(reference.fx_rates)
+    assert shared and all(default.fx_rates[key] == reference.fx_rates[key] for key in shared)
+
+
+def test_samples_writes_reference_data_for_its_as_of_date(tmp_path: Path) -> None:
+    assert main(["samples", str(tmp_path / "out"), "--as-of", "2027-02-15"]) == 0
+    certifications = pl.read_csv(tmp_path / "out" / "reference" / "certifications.csv", try_parse_dates=True)
+    expected = {(p, c, e) for p, c, e in reference_truth(date(2027, 2, 15)).expiring_certifications}
+    lapsing = certifications.filter(
+        pl.col("expires_on").is_between(date(2027, 2, 15), date(2027, 3, 17))
+    ).select("partner_id", "certification", "expires_on")
+    assert set(lapsing.iter_rows()) == expected
+    weeks = sorted(path.name for path in (tmp_path / "out" / "inbox" / "northwind_us").glob("NW_SALES_*"))
+    assert weeks[-1] == "NW_SALES_20270208.csv"
