@@ -166,7 +166,7 @@ def summary(settings: ThroughlineSettings) -> pl.DataFrame:
 def cmd_demo(args: argparse.Namespace) -> int:
     from connectors.folder import list_inbox
     from sampledata.demo import demo_sources
-    from sampledata.generator import copy_feed_specs, generate_samples
+    from sampledata.generator import copy_feed_specs, generate_samples, report_weeks
     from sampledata.reference import write_reference
 
     settings = _settings()
@@ -179,7 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reference = write_reference(settings.reference_dir, as_of)
         err(f"demo: {len(reference)} sample reference files in {settings.reference_dir}")
     generate_samples(settings.inbox_dir, seed=args.seed, as_of=as_of)
-    err(f"demo: the sample's weeks end {as_of - timedelta(days=1)} (as of {as_of})")
+    err(f"demo: the sample's four weeks end {report_weeks(as_of)[-1] + timedelta(days=6)} (as of {as_of})")
     with demo_sources(settings.home) as sources:
         waiting = [f.path for f in list_inbox(settings.inbox_dir)]
         err(f"demo: {len(waiting)} sample files in {settings.inbox_dir}; loading them")
@@ -752,8 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--as-of",
         type=_iso_date,
-        help="the sample's as-of date: its four weeks end the Sunday before (default: the Monday of "
-        "the week holding today - 2 days, so the last week is just due and one report is missing)",
+        help="the sample's as-of date: its four weeks end the Sunday before that date's week (default: "
+        "the Monday of the week holding today - 2 days, so the last week is just due and one report "
+        "is missing)",
     )
     demo.set_defaults(handler=cmd_demo)
 
