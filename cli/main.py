@@ -167,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from connectors.folder import list_inbox
     from sampledata.demo import demo_sources
     from sampledata.generator import copy_feed_specs, generate_samples, report_weeks
-    from sampledata.reference import write_reference
+    from sampledata.reference import write_sample_reference
 
     settings = _settings()
     settings.ensure_layout()
@@ -175,9 +175,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     as_of = args.as_of or _live_as_of()
     copied = copy_feed_specs(settings.feeds_dir)
     err(f"demo: {len(copied)} sample feed specs in {settings.feeds_dir}")
-    if not any(settings.reference_dir.glob("*.csv")):
-        reference = write_reference(settings.reference_dir, as_of)
-        err(f"demo: {len(reference)} sample reference files in {settings.reference_dir}")
+    if reference := write_sample_reference(settings.reference_dir, as_of):
+        err(f"demo: {len(reference)} sample reference files for {as_of} in {settings.reference_dir}")
     generate_samples(settings.inbox_dir, seed=args.seed, as_of=as_of)
     err(f"demo: the sample's four weeks end {report_weeks(as_of)[-1] + timedelta(days=6)} (as of {as_of})")
     with demo_sources(settings.home) as sources:
@@ -691,7 +690,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
     write_reference(out / "reference", as_of)
     write_truth(truth, out / "truth.json")
     err(
-        f"sample feeds in {out / 'inbox'}, specs in {out / 'feeds'}, reference data in "
+        f"sample feeds as of {as_of} in {out / 'inbox'}, specs in {out / 'feeds'}, reference data in "
         f"{out / 'reference'}, expected results in {out / 'truth.json'}"
     )
     return 0
@@ -966,12 +965,14 @@ def build_parser() -> argparse.ArgumentParser:
     retention.set_defaults(handler=cmd_retention)
 
     samples = commands.add_parser(
-        "samples", help="write the sample feeds, specs and expected results to a folder"
+        "samples", help="write the sample feeds, specs, reference data and expected results to a folder"
     )
     samples.add_argument("out", metavar="DIR")
     samples.add_argument("--seed", type=int, default=7)
     samples.add_argument(
-        "--as-of", type=_iso_date, help="the sample's as-of date (default: as `demo` picks it from today)"
+        "--as-of",
+        type=_iso_date,
+        help="the sample's as-of date, of its feeds and reference data (default: as `demo` picks it)",
     )
     samples.set_defaults(handler=cmd_samples)
     return parser

@@ -43,7 +43,7 @@ DEFAULT_AS_OF = date(2026, 11, 16)
 """The fixed as-of date of the tests' sample (a Monday); the demo's follows the clock (`live_as_of`)."""
 WEEKS = 4
 """Weekly reports per distributor: the complete weeks (Monday to Sunday) before the as-of date."""
-DUE_AFTER_WEEK_DAYS = 9
+REPORT_DUE_DAYS_AFTER_MONDAY = 9
 """A weekly report is due 9 days after its Monday: the Sunday it ends plus the pipeline's default 3
 grace days (`marts.data_quality.DEFAULT_GRACE_DAYS`)."""
 
@@ -930,8 +930,10 @@ def live_as_of(today: date) -> date:
     as-of + 2 days, on or before `today`, so Albion's deliberately missing report shows as missing;
     the week after it falls due on as-of + 9 days, after `today`, so no other report is missing yet.
     """
-    shifted = today - timedelta(days=DUE_AFTER_WEEK_DAYS - 7)
-    return shifted - timedelta(days=shifted.weekday())
+    # The last week's Monday is as-of - 7, so it is due on as-of + (REPORT_DUE_DAYS_AFTER_MONDAY - 7).
+    due_after_as_of = timedelta(days=REPORT_DUE_DAYS_AFTER_MONDAY - 7)
+    latest = today - due_after_as_of
+    return latest - timedelta(days=latest.weekday())
 
 
 def report_weeks(as_of: date) -> list[date]:

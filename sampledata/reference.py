@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from importlib import resources
-from itertools import product
 from pathlib import Path
 
 from sampledata.generator import (
@@ -30,6 +30,7 @@ from sampledata.generator import (
     RATES,
     RHEINLAND,
     SITES,
+    report_weeks,
 )
 
 BASE_CURRENCY = "USD"
@@ -193,8 +194,8 @@ programs:
       percent: 1.5
       threshold: 0
 """
-"""The rebate programs, in the calendar of the as-of date: a launch rebate over its quarter, a growth
-kicker over its half year, a volume rebate over its year (`rebate_programs(as_of)`)."""
+"""The rebate programs: a launch rebate over a quarter, a growth kicker over a half year, a volume
+rebate over a year, those holding the sample's first week (`rebate_programs(as_of)`)."""
 
 FX_START = date(2025, 11, 3)
 """Rates from a year before the default sample's first week to the as-of date: business days only
@@ -220,18 +221,42 @@ class RebateProgram:
     min_growth_percent: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class _ProgramCalendar:
+    """The quarter, half year and year the sample's programs run over: those holding the first day
+    of the sample's first week, so every program covers the whole of that week and has started by
+    the as-of date (at the default as-of date: Q4, H2 and 2026)."""
+
+    year: int
+    quarter: int
+    half: int
+
+    @classmethod
+    def of(cls, as_of: date) -> _ProgramCalendar:
+        first = report_weeks(as_of)[0]
+        return cls(first.year, (first.month - 1) // 3 + 1, (first.month - 1) // 6 + 1)
+
+    @property
+    def quarter_start(self) -> date:
+        return date(self.year, 3 * self.quarter - 2, 1)
+
+    @property
+    def half_start(self) -> date:
+        return date(self.year, 6 * self.half - 5, 1)
+
+
 def rebate_programs(as_of: date = DEFAULT_AS_OF) -> tuple[RebateProgram, ...]:
-    """The sample's programs in the calendar of `as_of` (what `rebate_programs.yaml` holds)."""
-    quarter, half = (as_of.month - 1) // 3 + 1, (as_of.month - 1) // 6 + 1
-    quarter_start, half_start = date(as_of.year, 3 * quarter - 2, 1), date(as_of.year, 6 * half - 5, 1)
-    year_start, year_end = date(as_of.year, 1, 1), date(as_of.year, 12, 31)
+    """The sample's programs for a sample as of `as_of` (what `rebate_programs.yaml` holds)."""
+    calendar = _ProgramCalendar.of(as_of)
+    year_start, year_end = date(calendar.year, 1, 1), date(calendar.year, 12, 31)
     return (
-        RebateProgram(f"WIFI7-LAUNCH-Q{quarter}", ("AX-1000", "AX-2000"), (), quarter_start,
-                      _month_end(quarter_start, 3), ("Silver", "Gold", "Platinum"), "percent_above_threshold",
-                      Decimal("3"), Decimal("5000")),
-        RebateProgram(f"SECURITY-GROWTH-H{half}", (), ("Security",), half_start, _month_end(half_start, 6),
-                      ("Gold", "Platinum"), "growth_kicker", Decimal("2"), min_growth_percent=Decimal("10")),
-        RebateProgram(f"SWITCHING-{as_of.year}", (), ("Switching",), year_start, year_end,
+        RebateProgram(f"WIFI7-LAUNCH-Q{calendar.quarter}", ("AX-1000", "AX-2000"), (), calendar.quarter_start,
+                      _month_end(calendar.quarter_start, 3), ("Silver", "Gold", "Platinum"),
+                      "percent_above_threshold", Decimal("3"), Decimal("5000")),
+        RebateProgram(f"SECURITY-GROWTH-H{calendar.half}", (), ("Security",), calendar.half_start,
+                      _month_end(calendar.half_start, 6), ("Gold", "Platinum"), "growth_kicker", Decimal("2"),
+                      min_growth_percent=Decimal("10")),
+        RebateProgram(f"SWITCHING-{calendar.year}", (), ("Switching",), year_start, year_end,
                       ("Registered", "Silver", "Gold", "Platinum"), "percent_above_threshold", Decimal("1.5"),
                       Decimal("0")),
     )  # fmt: skip
@@ -244,15 +269,17 @@ def _month_end(start: date, months: int) -> date:
 
 
 def _rebate_programs_yaml(as_of: date) -> str:
+    """`rebate_programs.yaml` for a sample as of `as_of`: the template filled with `rebate_programs`."""
+    calendar = _ProgramCalendar.of(as_of)
     launch, growth, volume = rebate_programs(as_of)
     return REBATE_PROGRAMS_TEMPLATE.format(
-        quarter=launch.program_id[-1],
+        quarter=calendar.quarter,
         quarter_start=launch.period_start,
         quarter_end=launch.period_end,
-        half=growth.program_id[-1],
+        half=calendar.half,
         half_start=growth.period_start,
         half_end=growth.period_end,
-        year=as_of.year,
+        year=calendar.year,
         year_start=volume.period_start,
         year_end=volume.period_end,
     )
@@ -369,7 +396,9 @@ def _quotas(as_of: date) -> dict[tuple[str, str], Decimal]:
     quotas = {}
     for index, partner in enumerate(PARTNERS):
         tier = PROFILES[partner.partner_id][0]
-        for year, month in product(range(QUOTA_YEAR, max(QUOTA_YEAR, as_of.year) + 1), range(1, 13)):
+        for year, month in itertools.product(
+            range(QUOTA_YEAR, max(QUOTA_YEAR, as_of.year) + 1), range(1, 13)
+        ):
             seasonal = Decimal(100 + (month % 3) * 5 + (index % 4) * 10) / 100
             quotas[(partner.partner_id, f"{year}-{month:02d}")] = (MONTHLY_QUOTA[tier] * seasonal).quantize(
                 Decimal("1")
@@ -392,11 +421,11 @@ def _tiers_yaml() -> str:
         "# held unexpired.",
         "tiers:",
     ]
-    for tier, revenue, certifications in TIERS:
+    for tier, revenue, required in TIERS:
         lines += [
             f"  - tier: {tier}",
             f"    min_revenue_t12m: {revenue}",
-            f"    certifications: [{', '.join(certifications)}]",
+            f"    certifications: [{', '.join(required)}]",
         ]
     return "\n".join(lines) + "\n"
 
@@ -470,6 +499,24 @@ def write_reference(folder: Path, as_of: date = DEFAULT_AS_OF) -> list[Path]:
         path = folder / name
         path.write_text(text, encoding="utf-8", newline="")
         paths.append(path)
+    return paths
+
+
+SAMPLE_MARKER = ".sample-as-of"
+"""Written beside a sample set by `write_sample_reference`: the as-of date the set is for."""
+
+
+def write_sample_reference(folder: Path, as_of: date) -> list[Path]:
+    """The demo's reference data: write the sample set for `as_of` into `folder` when the folder
+    holds no CSV yet, or holds the sample set of another as-of date (its SAMPLE_MARKER says so), so
+    a demo run weeks later gets certifications, programs and rates near its own weeks. Files of any
+    other origin are never touched. Returns the files written (none when the folder was kept)."""
+    marker = folder / SAMPLE_MARKER
+    written_for = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+    if any(folder.glob("*.csv")) and written_for in (None, as_of.isoformat()):
+        return []
+    paths = write_reference(folder, as_of)
+    marker.write_text(as_of.isoformat() + "\n", encoding="utf-8")
     return paths
 
 

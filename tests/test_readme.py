@@ -11,7 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -93,7 +93,8 @@ def test_make_run_acceptance_and_idempotence(demo_env: dict[str, str]) -> None:
     )[1:]
     assert [line.split(",")[0] for line in channels] == ["api", "folder", "sftp"]  # make run pulls two
     before = _query("select count(*), sum(net_amount) from sellout", demo_env)
-    _run([str(BIN / "throughline"), "demo"], demo_env)  # `make run` again
+    # `make run` again (on the same sample: a run on a later day generates the weeks of that day)
+    _run([str(BIN / "throughline"), "demo", "--as-of", demo_env["DEMO_AS_OF"]], demo_env)
     assert _query("select count(*), sum(net_amount) from sellout", demo_env) == before
 
 
@@ -138,6 +139,14 @@ FIX_ROWS = {
 """Each README fix command, and the sample reference row it puts back (the test takes it out first)."""
 
 
+def _demo_rate_row(rates: Path, as_of: date, currency: str) -> str:
+    """The reference row of `currency`'s first rate in the demo sample's third week."""
+    week = report_weeks(as_of)[2]
+    days = {(week + timedelta(days=n)).isoformat() for n in range(7)}
+    lines = rates.read_text(encoding="utf-8").splitlines()
+    return min(line for line in lines if line.split(",")[0] in days and line.split(",")[1] == currency)
+
+
 def test_readme_fix_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
     commands = [
         line.strip()
@@ -162,11 +171,22 @@ def test_readme_fix_commands(demo_env: dict[str, str], tmp_path: Path) -> None:
             continue
         file_name, row = FIX_ROWS[kind]
         path = home / "reference" / file_name
+        if kind == "rates add":
+            # The README's rate is of the fixed sample's weeks (as the shipped set holds it); the demo's
+            # weeks follow the clock, so the test takes out and puts back a rate of the demo's own weeks.
+            assert row in (REPO_ROOT / "sampledata" / "reference" / file_name).read_text(encoding="utf-8")
+            row = _demo_rate_row(path, date.fromisoformat(demo_env["DEMO_AS_OF"]), argv[3])
+            argv[argv.index("--date") + 1], argv[argv.index("--rate") + 1] = (
+                row.split(",")[0],
+                row.split(",")[2],
+            )
         lines = path.read_text(encoding="utf-8").splitlines()
         kept = [line for line in lines if not line.startswith(row)]
         assert len(kept) == len(lines) - 1, f"{file_name} holds {row}"
         path.write_text("\n".join(kept) + "\n", encoding="utf-8")
         _run([str(BIN / "throughline"), "reference", "refresh"], env)
+        if kind != "skus map":  # no sample file reports the pack (sampledata.reference.PACKS)
+            assert _query(totals, env) != before, f"taking out {row} changed no line"
         result = _run(argv, env)
         assert "applied to history" in result.stderr
         assert any(line.startswith(row) for line in path.read_text(encoding="utf-8").splitlines())

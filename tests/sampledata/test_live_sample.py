@@ -13,7 +13,7 @@ import pytest
 from cli.main import main
 from marts.data_quality import DEFAULT_GRACE_DAYS, expected_periods
 from sampledata.generator import DEFAULT_AS_OF, live_as_of, report_weeks
-from sampledata.reference import reference_truth
+from sampledata.reference import reference_files, reference_truth, write_sample_reference
 
 DAYS = [date(2026, 11, 18) + timedelta(days=offset) for offset in range(400)]
 """More than a year of days, across a year end, from the first on which the fixed sample's last
@@ -32,7 +32,9 @@ def test_on_the_days_the_fixed_sample_was_current_the_demo_picked_it() -> None:
         assert live_as_of(today) == DEFAULT_AS_OF
 
 
-@pytest.mark.parametrize("as_of", [DEFAULT_AS_OF, date(2027, 1, 4), date(2027, 2, 15), date(2028, 7, 3)])
+@pytest.mark.parametrize(
+    "as_of", [DEFAULT_AS_OF, date(2027, 1, 4), date(2027, 2, 15), date(2027, 4, 5), date(2028, 7, 3)]
+)
 def test_reference_data_keeps_its_distance_to_the_as_of_date(as_of: date) -> None:
     reference, default = reference_truth(as_of), reference_truth()
     shift = as_of - DEFAULT_AS_OF
@@ -43,8 +45,12 @@ def test_reference_data_keeps_its_distance_to_the_as_of_date(as_of: date) -> Non
     months = {f"{day:%Y-%m}" for week in report_weeks(as_of) for day in (week, week + timedelta(days=6))}
     partners = {partner_id for partner_id, _ in reference.quotas}
     assert {(p, m) for p in partners for m in months} <= set(reference.quotas)
+    first_week = report_weeks(as_of)[0]
     for program in reference.rebate_programs:
-        assert program.period_start <= as_of <= program.period_end, program
+        # Running over the sample's first week at least, and started by the as-of date.
+        assert program.period_start <= first_week and first_week + timedelta(days=6) <= program.period_end, (
+            program
+        )
     business_days = (as_of - timedelta(days=n) for n in range(10))
     last_rate_day = next(
         d for d in business_days if d.weekday() < 5 and (d.month, d.day) not in ((12, 25), (12, 26), (1, 1))
@@ -66,3 +72,19 @@ def test_samples_writes_reference_data_for_its_as_of_date(tmp_path: Path) -> Non
     assert set(lapsing.iter_rows()) == expected
     weeks = sorted(path.name for path in (tmp_path / "out" / "inbox" / "northwind_us").glob("NW_SALES_*"))
     assert weeks[-1] == "NW_SALES_20270208.csv"
+
+
+def test_the_demo_rewrites_only_its_own_reference_set_of_another_date(tmp_path: Path) -> None:
+    folder = tmp_path / "reference"
+    first, later = DEFAULT_AS_OF, DEFAULT_AS_OF + timedelta(weeks=10)
+    assert write_sample_reference(folder, first)
+    assert write_sample_reference(folder, first) == []  # the same date: kept as it is
+    written = write_sample_reference(folder, later)
+    assert {path.name for path in written} == set(reference_files(later))
+    assert all(path.read_text(encoding="utf-8") == reference_files(later)[path.name] for path in written)
+    # Somebody else's reference data (no marker) is never overwritten.
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "partners.csv").write_text("partner_id\nX1\n", encoding="utf-8")
+    assert write_sample_reference(own, later) == []
+    assert sorted(path.name for path in own.iterdir()) == ["partners.csv"]

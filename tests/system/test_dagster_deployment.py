@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sampledata.generator import DUE_AFTER_WEEK_DAYS, generate_samples, live_as_of, report_weeks
+from sampledata.generator import REPORT_DUE_DAYS_AFTER_MONDAY, generate_samples, live_as_of, report_weeks
 from tests.conftest import REPO_ROOT
 from tests.system.deployment import BIN, Deployment, deployment_env, served
 
@@ -234,7 +234,9 @@ def test_after_make_run_the_late_report_fails_and_the_grid_shows_received_and_mi
     assert (evaluation["success"], evaluation["severity"]) == (False, "ERROR")
     metadata = {e["label"]: e.get("text", e.get("intValue")) for e in evaluation["metadataEntries"]}
     assert metadata["status"] == "missing"
-    assert metadata["expected_by"] == str(report_weeks(AS_OF)[-1] + timedelta(days=DUE_AFTER_WEEK_DAYS))
+    assert metadata["expected_by"] == str(
+        report_weeks(AS_OF)[-1] + timedelta(days=REPORT_DUE_DAYS_AFTER_MONDAY)
+    )
     assert metadata["received_on"] == "never"
     assert metadata["last_received_period"] == WEEKS[-2]
     assert metadata["last_received_on"] == WEEKS[-1]  # a week's file arrives the Monday after it
