@@ -29,6 +29,10 @@ HASH_CHUNK_BYTES = 1 << 20
 META_FOLDER = "_throughline"
 DELTA_LOG = "_delta_log/"
 CHECKPOINT_INTERVAL = 10
+DELTA_VERSION_FILE = re.compile(r"\d{20}\.(json|checkpoint(\.\d+\.\d+)?\.parquet)")
+"""A file of a Delta log that holds a table version (a commit, or a checkpoint of one). A writer
+killed while creating a table can leave `_delta_log/` with none of them (an empty folder, or a
+`_commit_*.json.tmp`): that is no table yet."""
 
 
 def sha256_of(path: Path) -> str:
@@ -136,7 +140,8 @@ class WarehouseStorage(ABC):
         """The folder or URI prefix holding every table, with a trailing slash."""
 
     @abstractmethod
-    def table_exists(self, table: str) -> bool: ...
+    def table_exists(self, table: str) -> bool:
+        """Whether the table holds a version: a commit or checkpoint in its log (DELTA_VERSION_FILE)."""
 
     @abstractmethod
     def read_meta(self, name: str) -> str | None:
@@ -218,7 +223,8 @@ class LocalStorage(WarehouseStorage):
         return str(self.tables_root.resolve()) + "/"
 
     def table_exists(self, table: str) -> bool:
-        return (self.tables_root / table / "_delta_log").is_dir()
+        log = self.tables_root / table / "_delta_log"
+        return log.is_dir() and any(DELTA_VERSION_FILE.fullmatch(path.name) for path in log.iterdir())
 
     def read_meta(self, name: str) -> str | None:
         path = self.tables_root / META_FOLDER / name
@@ -370,7 +376,9 @@ class ObjectStorage(WarehouseStorage):
         if table in self._existing_tables:
             return True
         selector = pafs.FileSelector(_key(f"{self.table_uri(table)}/_delta_log"), allow_not_found=True)
-        if self.filesystem.get_file_info(selector):
+        if any(
+            DELTA_VERSION_FILE.fullmatch(info.base_name) for info in self.filesystem.get_file_info(selector)
+        ):
             self._existing_tables.add(table)
             return True
         return False
