@@ -11,7 +11,7 @@ import pytest
 
 from schemas.feed_spec import FeedSpec
 from schemas.rules import RuleContext
-from transforms.normalize import normalize_records
+from transforms.normalize import TEMPORARY_PREFIX, normalize_records
 from transforms.validate import RULE_COLUMN, describe_failures, flag_failures
 
 SELLOUT: dict[str, Any] = {
@@ -149,6 +149,39 @@ def test_leading_plus_is_accepted_everywhere(
     row = flagged.row(0, named=True)
     assert row[RULE_COLUMN] is None, row["_message"]
     assert (row["quantity"], row["unit_price"], row["net_amount"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("decimal", "thousands", "price", "amount"),
+    [
+        (".", ",", "1,234.50", "12,345.00"),
+        (",", ".", "1.234,50", "12.345,00"),
+        (",", " ", "1 234,50", "12\u00a0345,00"),
+        (".", "'", "1'234.50", "12'345.00"),
+        (".", "", "1 234.50", "12\u00a0345.00"),
+    ],
+)
+def test_every_thousands_separator_and_space_is_ignored(
+    decimal: str, thousands: str, price: str, amount: str
+) -> None:
+    """Spaces, no-break spaces and the spec's thousands separator (whichever it is) are dropped in
+    one pass; the decimal separator stays."""
+    spec = _spec(decimal_separator=decimal, thousands_separator=thousands)
+    flagged = _flagged(spec, [{"qty": " 10 ", "price": price, "amount": amount}])
+    row = flagged.row(0, named=True)
+    assert row[RULE_COLUMN] is None, row["_message"]
+    assert (row["quantity"], row["unit_price"], row["net_amount"]) == (
+        10,
+        Decimal("1234.5000"),
+        Decimal("12345.00"),
+    )
+    assert not [name for name in flagged.columns if name.startswith(TEMPORARY_PREFIX)]
+
+
+def test_a_thousands_separator_only_counts_as_the_spec_names_it() -> None:
+    """With "." as thousands separator, a "'" is no separator: the value is quarantined, not read."""
+    flagged = _flagged(_spec(decimal_separator=",", thousands_separator="."), [{"price": "1'234,50"}])
+    assert flagged.row(0, named=True)[RULE_COLUMN] == "number_unparseable"
 
 
 def test_trailing_minus_when_the_spec_says_so() -> None:
