@@ -703,6 +703,18 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-16") from error
 
 
+def _sample_as_of(text: str) -> date:
+    from sampledata.reference import EARLIEST_AS_OF, FX_START
+
+    as_of = _iso_date(text)
+    if as_of < EARLIEST_AS_OF:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is before {EARLIEST_AS_OF}, the earliest as-of date the sample covers: its exchange "
+            f"rates start on {FX_START}, and its four weeks must not start before them"
+        )
+    return as_of
+
+
 def _positive_days(text: str) -> int:
     try:
         days = int(text)
@@ -750,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="sample generator seed (default 7)")
     demo.add_argument(
         "--as-of",
-        type=_iso_date,
+        type=_sample_as_of,
         help="the sample's as-of date: its four weeks end the Sunday before that date's week (default: "
         "the Monday of the week holding today - 2 days, so the last week is just due and one report "
         "is missing)",
@@ -971,8 +983,9 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--seed", type=int, default=7)
     samples.add_argument(
         "--as-of",
-        type=_iso_date,
-        help="the sample's as-of date, of its feeds and reference data (default: as `demo` picks it)",
+        type=_sample_as_of,
+        help="the sample's as-of date, of its feeds and reference data, 2025-12-01 or later (default: as "
+        "`demo` picks it)",
     )
     samples.set_defaults(handler=cmd_samples)
     return parser

@@ -198,6 +198,9 @@ programs:
 rebate over a year, those holding the sample's first week (`rebate_programs(as_of)`)."""
 
 FX_START = date(2025, 11, 3)
+EARLIEST_AS_OF = FX_START + timedelta(weeks=4)
+"""The earliest as-of date the sample covers: its first week (four weeks before the as-of date's
+week) is then the first with exchange rates."""
 """Rates from a year before the default sample's first week to the as-of date: business days only
 (the as-of join carries Friday's rate over the weekend), no rates on the year-end holidays below.
 The walk is seeded, so a day's rate is the same whatever the as-of date."""
@@ -392,12 +395,14 @@ def _fx_rates(as_of: date) -> dict[tuple[date, str], Decimal]:
 
 
 def _quotas(as_of: date) -> dict[tuple[str, str], Decimal]:
-    """Monthly targets of every partner for each year from QUOTA_YEAR to `as_of`'s."""
+    """Monthly targets of every partner for each year from QUOTA_YEAR (or the sample's first week's,
+    when earlier) to `as_of`'s."""
+    first_year = min(QUOTA_YEAR, (as_of - timedelta(days=as_of.weekday() + 28)).year)
     quotas = {}
     for index, partner in enumerate(PARTNERS):
         tier = PROFILES[partner.partner_id][0]
         for year, month in itertools.product(
-            range(QUOTA_YEAR, max(QUOTA_YEAR, as_of.year) + 1), range(1, 13)
+            range(first_year, max(QUOTA_YEAR, as_of.year) + 1), range(1, 13)
         ):
             seasonal = Decimal(100 + (month % 3) * 5 + (index % 4) * 10) / 100
             quotas[(partner.partner_id, f"{year}-{month:02d}")] = (MONTHLY_QUOTA[tier] * seasonal).quantize(

@@ -13,7 +13,7 @@ import pytest
 from cli.main import main
 from marts.data_quality import DEFAULT_GRACE_DAYS, expected_periods
 from sampledata.generator import DEFAULT_AS_OF, live_as_of, report_weeks
-from sampledata.reference import reference_files, reference_truth, write_sample_reference
+from sampledata.reference import EARLIEST_AS_OF, reference_files, reference_truth, write_sample_reference
 
 DAYS = [date(2026, 11, 18) + timedelta(days=offset) for offset in range(400)]
 """More than a year of days, across a year end, from the first on which the fixed sample's last
@@ -33,7 +33,8 @@ def test_on_the_days_the_fixed_sample_was_current_the_demo_picked_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "as_of", [DEFAULT_AS_OF, date(2027, 1, 4), date(2027, 2, 15), date(2027, 4, 5), date(2028, 7, 3)]
+    "as_of",
+    [EARLIEST_AS_OF, DEFAULT_AS_OF, date(2027, 1, 4), date(2027, 2, 15), date(2027, 4, 5), date(2028, 7, 3)],
 )
 def test_reference_data_keeps_its_distance_to_the_as_of_date(as_of: date) -> None:
     reference, default = reference_truth(as_of), reference_truth()
@@ -72,6 +73,21 @@ def test_samples_writes_reference_data_for_its_as_of_date(tmp_path: Path) -> Non
     assert set(lapsing.iter_rows()) == expected
     weeks = sorted(path.name for path in (tmp_path / "out" / "inbox" / "northwind_us").glob("NW_SALES_*"))
     assert weeks[-1] == "NW_SALES_20270208.csv"
+
+
+@pytest.mark.parametrize("command", ["samples", "demo"])
+def test_an_as_of_date_before_the_sample_s_rates_is_refused(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day_before = EARLIEST_AS_OF - timedelta(days=1)
+    arguments = [command, str(tmp_path / "out")] if command == "samples" else [command]
+    with pytest.raises(SystemExit) as refused:
+        main([*arguments, "--as-of", day_before.isoformat()])
+    assert refused.value.code == 2
+    error = capsys.readouterr().err
+    assert f"'{day_before}' is before {EARLIEST_AS_OF}" in error
+    assert "exchange rates start on 2025-11-03" in error
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_demo_rewrites_only_its_own_reference_set_of_another_date(tmp_path: Path) -> None:
