@@ -12,7 +12,9 @@ with them are read and rewritten, in one Delta commit. Which earlier loads can s
 load is told by the transaction-date range of each load's staging files (from the Delta log): a
 repeated line is found among the loads whose dates overlap. The update is idempotent, so a run
 interrupted anywhere is completed by updating again; only then does the ledger move (`staged`
-loads become `loaded` or `superseded`).
+loads become `loaded` or `superseded`). A `loaded` load all of whose lines went to later loads holds
+no rows in core; it is not added again by later updates, but competes in every exact rewrite, so
+its lines come back once the later loads go.
 """
 
 from __future__ import annotations
@@ -161,10 +163,18 @@ def rebuild_core(
         )
         active, superseded = _active_and_superseded(loads)
         staged = set(loads.filter(pl.col("status") == "staged")["load_id"])
+        loaded = set(loads.filter(pl.col("status") == "loaded")["load_id"])
         in_core = _partitions(storage, dataset, distributor_id, date_field)
         in_staging = _partitions(storage, staging_table, distributor_id, date_field)
         active_set = set(active)
-        to_add = {load for load in active_set if load not in in_core or load in staged}
+        # An active load already `loaded` but without rows in core lost every line to later loads
+        # (the same lines sent again): it is not added again on every update (that rewrote it and
+        # its neighbours each time, a cost following the history), but it takes part in every
+        # exact rewrite, whatever its dates, so a line comes back to it once its later load goes.
+        shadowed = {load for load in active_set if load not in in_core and load in loaded}
+        to_add = {
+            load for load in active_set if (load not in in_core and load not in shadowed) or load in staged
+        }
         to_remove = {load for load in in_core if load not in active_set or load in staged}
         rewritten: list[str] = []
         if to_add or to_remove:
@@ -176,7 +186,7 @@ def rebuild_core(
                 if load in active_set
                 and load not in to_add
                 and load not in to_remove
-                and _overlaps(part, ranges)
+                and (load in shadowed or _overlaps(part, ranges))
             }
             if to_remove <= to_add and _no_shared_lines(
                 storage, dataset, staging_table, distributor_id, to_add, neighbours

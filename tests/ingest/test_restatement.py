@@ -181,6 +181,50 @@ def test_a_new_week_rewrites_only_its_own_and_overlapping_partitions(
     ].to_list() == [fifth]
 
 
+def _core_files(context: IngestContext) -> set[str]:
+    from deltalake import DeltaTable
+
+    return set(
+        DeltaTable(
+            context.storage.table_uri("sellout"), storage_options=context.storage.storage_options
+        ).file_uris()
+    )
+
+
+def test_a_load_whose_lines_all_went_to_a_later_load_is_not_rewritten_by_every_update(
+    context: IngestContext, tmp_path: Path
+) -> None:
+    first = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n")
+    again = _send(
+        context,
+        tmp_path,
+        "ACME_20261109.csv",
+        "2026-11-02,A,1,X,1,10\n2026-11-03,A,2,Y,2,5\n2026-11-09,B,1,X,1,10\n",
+    )
+    assert _statuses(context) == {first: "loaded", again: "loaded"}
+    assert set(read_table(context.storage, "sellout")["load_id"]) == {again}
+    files_before = _core_files(context)
+    later = _send(context, tmp_path, "ACME_20261116.csv", "2026-11-16,C,1,X,1,10\n")
+    files_after = _core_files(context)
+    # Only the new week's partition is written: the first report, whose lines the second holds,
+    # is not added again (which rewrote the second report's partition on every update).
+    assert files_before < files_after and len(files_after - files_before) == 1
+    assert sorted(read_table(context.storage, "sellout")["load_id"]) == sorted([again, again, again, later])
+
+
+def test_a_line_comes_back_to_a_report_that_lost_all_its_lines_once_the_later_one_is_restated(
+    context: IngestContext, tmp_path: Path
+) -> None:
+    first = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,1,10\n")
+    repeat = _send(context, tmp_path, "ACME_20261109.csv", "2026-11-02,A,1,X,1,10\n2026-11-09,B,1,X,3,10\n")
+    third = _send(context, tmp_path, "ACME_20261116.csv", "2026-11-16,C,1,X,1,10\n")
+    assert set(read_table(context.storage, "sellout")["load_id"]) == {repeat, third}
+    restated = _send(context, tmp_path, "ACME_20261109_v2.csv", "2026-11-09,B,1,X,3,10\n")
+    assert _statuses(context) == {first: "loaded", repeat: "superseded", third: "loaded", restated: "loaded"}
+    sellout = read_table(context.storage, "sellout").sort("invoice_number")
+    assert sellout.select("invoice_number", "load_id").rows() == [("A", first), ("B", restated), ("C", third)]
+
+
 @pytest.mark.long_on_s3
 def test_a_line_comes_back_from_an_earlier_report_when_its_later_report_is_restated_without_it(
     context: IngestContext, tmp_path: Path
