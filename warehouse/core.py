@@ -13,8 +13,8 @@ load is told by the transaction-date range of each load's staging files (from th
 repeated line is found among the loads whose dates overlap. The update is idempotent, so a run
 interrupted anywhere is completed by updating again; only then does the ledger move (`staged`
 loads become `loaded` or `superseded`). A `loaded` load all of whose lines went to later loads holds
-no rows in core; it is not added again by later updates, but competes in every exact rewrite, so
-its lines come back once the later loads go.
+no rows in core; it is not added again by later updates, but it competes in every update that
+removes a load, so its lines come back once the later loads go.
 """
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ def rebuild_core(
         active_set = set(active)
         # An active load already `loaded` but without rows in core lost every line to later loads
         # (the same lines sent again): it is not added again on every update (that rewrote it and
-        # its neighbours each time, a cost following the history), but it takes part in every
-        # exact rewrite, whatever its dates, so a line comes back to it once its later load goes.
+        # its neighbours each time, a cost following the history). It can only win a line back
+        # when a load goes, so it takes part in every update that removes one, whatever its dates.
         shadowed = {load for load in active_set if load not in in_core and load in loaded}
         to_add = {
             load for load in active_set if (load not in in_core and load not in shadowed) or load in staged
@@ -186,7 +186,7 @@ def rebuild_core(
                 if load in active_set
                 and load not in to_add
                 and load not in to_remove
-                and (load in shadowed or _overlaps(part, ranges))
+                and ((load in shadowed and bool(to_remove)) or _overlaps(part, ranges))
             }
             if to_remove <= to_add and _no_shared_lines(
                 storage, dataset, staging_table, distributor_id, to_add, neighbours
