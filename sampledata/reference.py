@@ -198,12 +198,12 @@ programs:
 rebate over a year, those holding the sample's first week (`rebate_programs(as_of)`)."""
 
 FX_START = date(2025, 11, 3)
-EARLIEST_AS_OF = FX_START + timedelta(weeks=4)
-"""The earliest as-of date the sample covers: its first week (four weeks before the as-of date's
-week) is then the first with exchange rates."""
 """Rates from a year before the default sample's first week to the as-of date: business days only
 (the as-of join carries Friday's rate over the weekend), no rates on the year-end holidays below.
 The walk is seeded, so a day's rate is the same whatever the as-of date."""
+EARLIEST_AS_OF = FX_START + timedelta(weeks=4)
+"""The earliest as-of date the sample covers: its first week (four weeks before the as-of date's
+week) is then the first with exchange rates."""
 FX_HOLIDAYS = ((12, 25), (12, 26), (1, 1))
 """(month, day) of the holidays without rates, in every year."""
 
@@ -397,7 +397,7 @@ def _fx_rates(as_of: date) -> dict[tuple[date, str], Decimal]:
 def _quotas(as_of: date) -> dict[tuple[str, str], Decimal]:
     """Monthly targets of every partner for each year from QUOTA_YEAR (or the sample's first week's,
     when earlier) to `as_of`'s."""
-    first_year = min(QUOTA_YEAR, (as_of - timedelta(days=as_of.weekday() + 28)).year)
+    first_year = min(QUOTA_YEAR, report_weeks(as_of)[0].year)
     quotas = {}
     for index, partner in enumerate(PARTNERS):
         tier = PROFILES[partner.partner_id][0]

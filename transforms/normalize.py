@@ -56,14 +56,20 @@ def _number_text(expr: pl.Expr, spec: FeedSpec, field: str | None = None) -> pl.
     """
     parsing = spec.parsing
     # Spaces, no-break spaces and the thousands separator go in one pass (one regex over the text
-    # rather than a literal replace each: a third less work over a file's number columns).
-    ignored = "".join(re.escape(char) for char in (" ", "\u00a0", parsing.thousands_separator) if char)
+    # rather than a literal replace each: a third less work over a file's number columns). With a
+    # trailing minus, the separator goes after it is moved, so "12-," stays unparseable.
+    dropped_first = (
+        [" ", "\u00a0"] if parsing.trailing_minus else [" ", "\u00a0", parsing.thousands_separator]
+    )
+    ignored = "".join(re.escape(char) for char in dropped_first if char)
     text = expr.str.replace_all(f"[{ignored}]", "")
     if parsing.trailing_minus:
         trailing = text.str.ends_with("-") & ~text.str.contains(r"^[+-]")
         text = (
             pl.when(trailing).then(pl.concat_str([pl.lit("-"), text.str.strip_suffix("-")])).otherwise(text)
         )
+        if parsing.thousands_separator:
+            text = text.str.replace_all(parsing.thousands_separator, "", literal=True)
     places = parsing.implied_places(field) if field else None
     if places is not None:
         return _implied_decimal_text(text, places, parsing.decimal_separator)

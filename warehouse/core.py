@@ -12,9 +12,11 @@ with them are read and rewritten, in one Delta commit. Which earlier loads can s
 load is told by the transaction-date range of each load's staging files (from the Delta log): a
 repeated line is found among the loads whose dates overlap. The update is idempotent, so a run
 interrupted anywhere is completed by updating again; only then does the ledger move (`staged`
-loads become `loaded` or `superseded`). A `loaded` load all of whose lines went to later loads holds
-no rows in core; it is not added again by later updates, but it competes in every update that
-removes a load, so its lines come back once the later loads go.
+loads become `loaded` or `superseded`). A load that counts but won no line (later loads sent all
+its lines again) keeps one empty file in its core partition, written in the same commit: it is
+then in core and not added again by every later update, while a partition a killed update took
+out is missing and is added again. A load run again also re-decides the lines it held before: the
+update takes the exact path when one of them was reported by a neighbour too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from schemas.tables import TABLE_COLUMNS
@@ -163,33 +166,29 @@ def rebuild_core(
         )
         active, superseded = _active_and_superseded(loads)
         staged = set(loads.filter(pl.col("status") == "staged")["load_id"])
-        loaded = set(loads.filter(pl.col("status") == "loaded")["load_id"])
         in_core = _partitions(storage, dataset, distributor_id, date_field)
         in_staging = _partitions(storage, staging_table, distributor_id, date_field)
         active_set = set(active)
-        # An active load already `loaded` but without rows in core lost every line to later loads
-        # (the same lines sent again): it is not added again on every update (that rewrote it and
-        # its neighbours each time, a cost following the history). It can only win a line back
-        # when a load goes, so it takes part in every update that removes one, whatever its dates.
-        shadowed = {load for load in active_set if load not in in_core and load in loaded}
-        to_add = {
-            load for load in active_set if (load not in in_core and load not in shadowed) or load in staged
-        }
+        # A load all of whose lines went to later loads keeps an empty file in core (`keep_empty`
+        # below), so it counts as in core: it is not added again by every update.
+        to_add = {load for load in active_set if load not in in_core or load in staged}
         to_remove = {load for load in in_core if load not in active_set or load in staged}
         rewritten: list[str] = []
         if to_add or to_remove:
-            # Date ranges come from staging, which keeps every row of a load (core only its winners).
+            # Date ranges come from staging, which keeps every row of a load (core only its winners),
+            # and for a load run again also from core, which holds the lines of its earlier run.
             ranges = [(p.first, p.last) for load, p in in_staging.items() if load in to_add | to_remove]
+            ranges += [(p.first, p.last) for load, p in in_core.items() if load in to_remove and p.rows]
             neighbours = {
                 load
                 for load, part in in_staging.items()
                 if load in active_set
                 and load not in to_add
                 and load not in to_remove
-                and ((load in shadowed and bool(to_remove)) or _overlaps(part, ranges))
+                and _overlaps(part, ranges)
             }
             if to_remove <= to_add and _no_shared_lines(
-                storage, dataset, staging_table, distributor_id, to_add, neighbours
+                storage, dataset, staging_table, distributor_id, to_add, neighbours, to_remove
             ):
                 rewritten = sorted(to_add)
                 if enrich is None:
@@ -211,6 +210,7 @@ def rebuild_core(
                             ]
                             for load in rewritten
                         },
+                        keep_empty=rewritten,
                     )
                 crash_point("after_core_commit")
                 set_status(storage, superseded, "superseded", ("loaded", "staged"))
@@ -246,33 +246,37 @@ def _no_shared_lines(
     distributor_id: str,
     to_add: set[str],
     neighbours: set[str],
+    removed: set[str] | None = None,
 ) -> bool:
-    """True when no line of the loads being added repeats, among them or in a neighbour's core rows.
+    """True when adding `to_add` whole (after taking out `removed`, loads run again) decides every
+    line: no line of the loads being added repeats, among them or in a neighbour's core rows, and
+    no line `removed` held in core is one a neighbour reported too (it would go back to that one).
 
-    Compared by a 64-bit hash of `line_id`, sorted in place (8 bytes a line: a hash set of 20 million
+    Compared by 64-bit hashes of `line_id`, sorted in place (8 bytes a line: a hash set of 20 million
     lines held 1 GiB); a collision only sends the update down the exact path.
     """
     mine = pl.col("distributor_id") == distributor_id
-    lines = [
-        scan_table(storage, staging_table)
-        .filter(mine & pl.col("load_id").is_in(sorted(to_add)))
-        .select("line_id")
-    ]
-    if neighbours:
-        lines.append(
-            scan_table(storage, dataset)
-            .filter(mine & pl.col("load_id").is_in(sorted(neighbours)))
-            .select("line_id")
+
+    def hashes(table: str, loads: set[str]) -> np.ndarray:
+        return (
+            scan_table(storage, table)
+            .filter(mine & pl.col("load_id").is_in(sorted(loads)))
+            .select(pl.col("line_id").hash())
+            .collect(engine="streaming")
+            .to_series()
+            .to_numpy(writable=True)
         )
-    keys = (
-        pl.concat(lines)
-        .select(pl.col("line_id").hash())
-        .collect(engine="streaming")
-        .to_series()
-        .to_numpy(writable=True)
+
+    keys = np.concatenate(
+        [hashes(staging_table, to_add), *([hashes(dataset, neighbours)] if neighbours else [])]
     )
     keys.sort()
-    return not bool((keys[1:] == keys[:-1]).any())
+    if bool((keys[1:] == keys[:-1]).any()):
+        return False
+    if not removed or not neighbours:
+        return True
+    held = hashes(dataset, removed)
+    return not bool(np.isin(hashes(staging_table, neighbours), held).any())
 
 
 def _rewrite(
@@ -346,7 +350,8 @@ def _rewrite(
             )
             winners = winners.merge_sorted(untouched, key="source_row")
         rows_by_load[load] = [winners]
-    write_partitions(storage, dataset, distributor_id, rows_by_load)
+    # A load still counting that won no line keeps an empty file: it stays "in core".
+    write_partitions(storage, dataset, distributor_id, rows_by_load, keep_empty=active)
 
 
 def refresh_partitions(
@@ -383,4 +388,4 @@ def refresh_partitions(
                 .unique(subset="line_id", keep="first", maintain_order=True)
             )
             rows[load] = [enrich(dataset, kept)]
-        write_partitions(storage, dataset, distributor_id, rows)
+        write_partitions(storage, dataset, distributor_id, rows, keep_empty=load_ids)

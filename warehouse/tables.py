@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -295,16 +295,29 @@ def _add_action(storage: WarehouseStorage, data_file: DataFile) -> AddAction:
 
 
 def _adds_of_written(
-    storage: WarehouseStorage, files: list[DataFile]
+    storage: WarehouseStorage, files: list[DataFile], keep_empty: Collection[str] = ()
 ) -> tuple[list[AddAction], list[DataFile]]:
     """(add actions, files kept) of freshly written data files: a file holding no rows is deleted,
-    not committed; each other one is published where the table reads it."""
+    not committed, except the first of a load partition in `keep_empty` that holds no rows at all
+    (it marks the partition as present and empty); each other one is published where the table
+    reads it."""
     kept: list[DataFile] = []
+    empty: dict[str, DataFile] = {}
+    with_rows: set[str] = set()
     for data_file in files:
+        load_id = data_file.partition.get("load_id", "")
         if pq_rows(data_file.local_path):
             kept.append(data_file)
+            with_rows.add(load_id)
+        elif load_id in keep_empty and load_id not in empty:
+            empty[load_id] = data_file
         else:
             data_file.local_path.unlink()
+    for load_id, data_file in empty.items():
+        if load_id in with_rows:
+            data_file.local_path.unlink()
+        else:
+            kept.append(data_file)
     return [_add_action(storage, data_file) for data_file in kept], kept
 
 
@@ -377,11 +390,17 @@ def commit_data_files(
 
 
 def write_partitions(
-    storage: WarehouseStorage, table: str, distributor_id: str, rows_by_load: dict[str, list[pl.LazyFrame]]
+    storage: WarehouseStorage,
+    table: str,
+    distributor_id: str,
+    rows_by_load: dict[str, list[pl.LazyFrame]],
+    keep_empty: Collection[str] = (),
 ) -> None:
     """Make each load partition of `rows_by_load` exactly its rows, all in one commit: Polars streams
     each frame into a new Parquet file of the partition (in the order given), and the partition's
-    old files go in the same commit. Callers hold the distributor's lock."""
+    old files go in the same commit. A partition of `keep_empty` left without rows keeps one file
+    holding none, so the table tells it apart from a partition that is not there. Callers hold the
+    distributor's lock."""
     types = TABLE_COLUMNS[table]
     written: list[DataFile] = []
     try:
@@ -398,7 +417,7 @@ def write_partitions(
         for data_file in written:
             data_file.local_path.unlink(missing_ok=True)
         raise
-    adds, kept = _adds_of_written(storage, written)
+    adds, kept = _adds_of_written(storage, written, keep_empty)
     _commit_replacing(storage, table, adds, (distributor_id, sorted(rows_by_load)))
     for data_file in kept:
         storage.release_data_file(data_file.local_path)

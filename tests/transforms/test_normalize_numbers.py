@@ -184,6 +184,13 @@ def test_a_thousands_separator_only_counts_as_the_spec_names_it() -> None:
     assert flagged.row(0, named=True)[RULE_COLUMN] == "number_unparseable"
 
 
+def test_a_thousands_separator_behind_a_trailing_minus_is_no_number() -> None:
+    spec = _spec(trailing_minus=True, thousands_separator=",")
+    flagged = _flagged(spec, [{"price": "1,234-"}, {"price": "12-,"}])
+    assert flagged.row(0, named=True)["unit_price"] == Decimal("-1234")
+    assert flagged.row(1, named=True)[RULE_COLUMN] == "number_unparseable"
+
+
 def test_trailing_minus_when_the_spec_says_so() -> None:
     spec = _spec(trailing_minus=True, implied_decimals={"net_amount": 2})
     flagged = _flagged(
