@@ -1,5 +1,6 @@
 """Completing loads: hold reports that would empty or sharply shrink a loaded period, then bring
-core up to date for every distributor with `staged` loads (this run's, or a crashed run's).
+core up to date for every distributor with `staged` loads (this run's, or a crashed run's) or with
+core rows of a load that no longer counts (run again and rejected).
 
 A held load waits with a warning until a person confirms it (`throughline confirm LOAD_ID`, or
 `ingest --confirm` for the files of that run); the spec's `guards` set the thresholds.
@@ -13,7 +14,7 @@ import polars as pl
 
 from ingest.context import IngestContext
 from ingest.enrichment import enrichment, resolve_new_resellers, staged_sellout_loads
-from warehouse.core import CoreRebuild, rebuild_core
+from warehouse.core import CoreRebuild, outdated_core, rebuild_core
 from warehouse.ledger import staged_distributors
 from warehouse.tables import scan_table, sql_literal, update_rows
 
@@ -110,12 +111,14 @@ def confirm_loads(context: IngestContext, load_ids: list[str]) -> None:
 def complete_core(
     context: IngestContext, confirmed: list[str] | None = None, dataset: str | None = None
 ) -> tuple[list[CoreRebuild], list[Hold]]:
-    """Bring core up to date for every (distributor, dataset) with staged loads (one dataset if given)."""
+    """Bring core up to date for every (distributor, dataset) with staged loads, or with core rows of a
+    load that no longer counts (one dataset if given)."""
     if confirmed:
         confirm_loads(context, confirmed)
     rebuilds: list[CoreRebuild] = []
     holds: list[Hold] = []
-    for distributor_id, staged_dataset in staged_distributors(context.storage):
+    pairs = sorted({*staged_distributors(context.storage), *outdated_core(context.storage)})
+    for distributor_id, staged_dataset in pairs:
         if dataset is not None and staged_dataset != dataset:
             continue
         dataset_of_pair = staged_dataset

@@ -239,6 +239,30 @@ def rebuild_core(
     return CoreRebuild(dataset, distributor_id, rows, active, superseded, rewritten)
 
 
+def outdated_core(storage: WarehouseStorage) -> list[tuple[str, str]]:
+    """(distributor_id, dataset) pairs whose core holds a partition of a load that does not count
+    now (`loaded` or `staged` are the statuses that may be in core): a load run again and
+    `rejected`, or a superseded one a killed update left behind. Read from the Delta logs and the
+    ledger; an update of the pair takes the partition out."""
+    statuses = scan_table(storage, "loads").select("load_id", "status").collect()
+    pairs: set[tuple[str, str]] = set()
+    for dataset in CORE_TABLES:
+        if not storage.table_exists(dataset):
+            continue
+        files = add_actions(storage, dataset)
+        if files.is_empty():
+            continue
+        partitions = files.select(
+            pl.col("partition.distributor_id").alias("distributor_id"),
+            pl.col("partition.load_id").alias("load_id"),
+        ).unique()
+        stray = partitions.join(statuses, on="load_id", how="left").filter(
+            pl.col("status").is_null() | ~pl.col("status").is_in(["loaded", "staged"])
+        )
+        pairs |= {(distributor_id, dataset) for distributor_id in stray["distributor_id"].unique()}
+    return sorted(pairs)
+
+
 def _no_shared_lines(
     storage: WarehouseStorage,
     dataset: str,
@@ -374,6 +398,10 @@ def refresh_partitions(
         date_field = DATE_FIELDS[dataset]
         in_core = _partitions(storage, dataset, distributor_id, date_field)
         in_staging = _partitions(storage, CORE_TABLES[dataset], distributor_id, date_field)
+        # The loads were listed before the lock: an update may have taken some out of core since.
+        load_ids = [load for load in load_ids if load in in_core]
+        if not load_ids:
+            return
         keys = ["load_id", "line_id", "source_row"]
         rows = {}
         for load in sorted(load_ids):

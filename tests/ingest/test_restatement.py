@@ -13,10 +13,12 @@ import pytest
 
 from ingest.complete import CONFIRMED_MARK, complete_core, confirm_loads
 from ingest.context import IngestContext
+from ingest.enrichment import enrichment
 from ingest.plan import Incoming
 from ingest.run import ingest_files, reprocess
 from schemas.settings import ThroughlineSettings, resolve_customer_key
 from tests.conftest import TEST_SECRET
+from warehouse.core import refresh_partitions
 from warehouse.ledger import landed_files_of, read_loads
 from warehouse.tables import read_table
 
@@ -300,6 +302,50 @@ def test_a_report_whose_rows_a_killed_update_took_out_comes_back_whole(
     reprocess(context, again)
     assert _statuses(context)[again[0].load_id] == "held"
     assert _lines(context) == [("A", n, 7, first) for n in range(1, 5)]
+
+
+def test_a_reference_refresh_of_a_report_an_update_took_out_meanwhile_writes_nothing(
+    context: IngestContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warehouse.core
+
+    context = _with_spec(context, SPEC_WITH_THOUSANDS)
+    first = _send(
+        context, tmp_path, "ACME_20261102.csv", "".join(f"2026-11-02,A,{n},X,7,10\n" for n in range(1, 5))
+    )
+
+    def killed_after_core_commit(name: str) -> None:
+        if name == "after_core_commit":
+            raise _Killed(name)
+
+    monkeypatch.setattr(warehouse.core, "crash_point", killed_after_core_commit)
+    with pytest.raises(_Killed):
+        _send(
+            context, tmp_path, "ACME_20261102_v2.csv", '2026-11-02,A,1,X,7,10\n2026-11-02,A,2,X,"1,000",10\n'
+        )
+    monkeypatch.undo()
+    # A reference refresh that listed the first report before the restatement took it out of core.
+    refresh_partitions(
+        context.storage, "sellout", "acme", [first], enrichment(context).apply, context.lock_dir
+    )
+    context = _with_spec(context, SPEC)
+    again = [landed for landed in landed_files_of(context.storage, "acme") if landed.load_id != first]
+    reprocess(context, again)
+    assert _statuses(context)[again[0].load_id] == "held"
+    assert _lines(context) == [("A", n, 7, first) for n in range(1, 5)]
+
+
+def test_a_report_run_again_and_rejected_leaves_core(context: IngestContext, tmp_path: Path) -> None:
+    first = _send(context, tmp_path, "ACME_20261102.csv", "2026-11-02,A,1,X,7,10\n2026-11-03,A,2,X,7,10\n")
+    later = _send(context, tmp_path, "ACME_20261109.csv", "2026-11-03,A,2,X,8,10\n2026-11-09,B,1,X,3,10\n")
+    assert _lines(context) == [("A", 1, 7, first), ("A", 2, 8, later), ("B", 1, 3, later)]
+    # The spec no longer names the later report's columns: run again, it is rejected.
+    context = _with_spec(context, SPEC.replace("qty", "units"))
+    reprocess(
+        context, [landed for landed in landed_files_of(context.storage, "acme") if landed.load_id == later]
+    )
+    assert _statuses(context) == {first: "loaded", later: "rejected"}
+    assert _lines(context) == [("A", 1, 7, first), ("A", 2, 7, first)]
 
 
 @pytest.mark.long_on_s3
