@@ -274,42 +274,13 @@ class _Killed(BaseException):
     """Stands for a SIGKILL at a crash point."""
 
 
-def test_a_report_whose_rows_a_killed_update_took_out_comes_back_whole(
+def _restatement_killed_after_core_commit(
     context: IngestContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> str:
+    """A four-line report, then its two-line restatement killed once its rows are in core (the
+    ledger not yet moved); returns the first report's load id."""
     import warehouse.core
 
-    context = _with_spec(context, SPEC_WITH_THOUSANDS)
-    first = _send(
-        context, tmp_path, "ACME_20261102.csv", "".join(f"2026-11-02,A,{n},X,7,10\n" for n in range(1, 5))
-    )
-
-    def killed_after_core_commit(name: str) -> None:
-        if name == "after_core_commit":
-            raise _Killed(name)
-
-    monkeypatch.setattr(warehouse.core, "crash_point", killed_after_core_commit)
-    with pytest.raises(_Killed):  # the restatement's rows are in core, the ledger not yet moved
-        _send(
-            context, tmp_path, "ACME_20261102_v2.csv", '2026-11-02,A,1,X,7,10\n2026-11-02,A,2,X,"1,000",10\n'
-        )
-    monkeypatch.undo()
-    assert _statuses(context)[first] == "loaded"
-    # Run again under a spec that quarantines one of its two lines, the restatement would shrink
-    # the period: it is held, so the first report counts again, with every line.
-    context = _with_spec(context, SPEC)
-    again = [landed for landed in landed_files_of(context.storage, "acme") if landed.load_id != first]
-    reprocess(context, again)
-    assert _statuses(context)[again[0].load_id] == "held"
-    assert _lines(context) == [("A", n, 7, first) for n in range(1, 5)]
-
-
-def test_a_reference_refresh_of_a_report_an_update_took_out_meanwhile_writes_nothing(
-    context: IngestContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import warehouse.core
-
-    context = _with_spec(context, SPEC_WITH_THOUSANDS)
     first = _send(
         context, tmp_path, "ACME_20261102.csv", "".join(f"2026-11-02,A,{n},X,7,10\n" for n in range(1, 5))
     )
@@ -324,15 +295,38 @@ def test_a_reference_refresh_of_a_report_an_update_took_out_meanwhile_writes_not
             context, tmp_path, "ACME_20261102_v2.csv", '2026-11-02,A,1,X,7,10\n2026-11-02,A,2,X,"1,000",10\n'
         )
     monkeypatch.undo()
-    # A reference refresh that listed the first report before the restatement took it out of core.
-    refresh_partitions(
-        context.storage, "sellout", "acme", [first], enrichment(context).apply, context.lock_dir
-    )
+    assert _statuses(context)[first] == "loaded"
+    return first
+
+
+def _run_the_restatement_again_held(context: IngestContext, first: str) -> None:
+    """Run again under a spec that quarantines one of its two lines, the restatement would shrink
+    the period: it is held, so the first report counts again, with every line."""
     context = _with_spec(context, SPEC)
     again = [landed for landed in landed_files_of(context.storage, "acme") if landed.load_id != first]
     reprocess(context, again)
     assert _statuses(context)[again[0].load_id] == "held"
     assert _lines(context) == [("A", n, 7, first) for n in range(1, 5)]
+
+
+def test_a_report_whose_rows_a_killed_update_took_out_comes_back_whole(
+    context: IngestContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = _with_spec(context, SPEC_WITH_THOUSANDS)
+    first = _restatement_killed_after_core_commit(context, tmp_path, monkeypatch)
+    _run_the_restatement_again_held(context, first)
+
+
+def test_a_reference_refresh_of_a_report_an_update_took_out_meanwhile_writes_nothing(
+    context: IngestContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = _with_spec(context, SPEC_WITH_THOUSANDS)
+    first = _restatement_killed_after_core_commit(context, tmp_path, monkeypatch)
+    # A reference refresh that listed the first report before the restatement took it out of core.
+    refresh_partitions(
+        context.storage, "sellout", "acme", [first], enrichment(context).apply, context.lock_dir
+    )
+    _run_the_restatement_again_held(context, first)
 
 
 def test_a_report_run_again_and_rejected_leaves_core(context: IngestContext, tmp_path: Path) -> None:
