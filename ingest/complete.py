@@ -118,10 +118,9 @@ def complete_core(
     rebuilds: list[CoreRebuild] = []
     holds: list[Hold] = []
     pairs = sorted({*staged_distributors(context.storage), *outdated_core(context.storage)})
-    for distributor_id, staged_dataset in pairs:
-        if dataset is not None and staged_dataset != dataset:
+    for distributor_id, dataset_of_pair in pairs:
+        if dataset is not None and dataset_of_pair != dataset:
             continue
-        dataset_of_pair = staged_dataset
         holds += hold_shrinking_restatements(context, distributor_id, dataset_of_pair)
         if dataset_of_pair == "sellout":
             resolve_new_resellers(context, distributor_id, staged_sellout_loads(context, distributor_id))

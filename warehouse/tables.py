@@ -301,23 +301,18 @@ def _adds_of_written(
     not committed, except the first of a load partition in `keep_empty` that holds no rows at all
     (it marks the partition as present and empty); each other one is published where the table
     reads it."""
-    kept: list[DataFile] = []
-    empty: dict[str, DataFile] = {}
-    with_rows: set[str] = set()
+    holding_rows = [data_file for data_file in files if pq_rows(data_file.local_path)]
+    loads_with_rows = {data_file.partition.get("load_id") for data_file in holding_rows}
+    markers: dict[str, DataFile] = {}
     for data_file in files:
         load_id = data_file.partition.get("load_id", "")
-        if pq_rows(data_file.local_path):
-            kept.append(data_file)
-            with_rows.add(load_id)
-        elif load_id in keep_empty and load_id not in empty:
-            empty[load_id] = data_file
+        if data_file in holding_rows:
+            continue
+        if load_id in keep_empty and load_id not in loads_with_rows and load_id not in markers:
+            markers[load_id] = data_file
         else:
             data_file.local_path.unlink()
-    for load_id, data_file in empty.items():
-        if load_id in with_rows:
-            data_file.local_path.unlink()
-        else:
-            kept.append(data_file)
+    kept = [*holding_rows, *markers.values()]
     return [_add_action(storage, data_file) for data_file in kept], kept
 
 
